@@ -1,0 +1,421 @@
+/*
+ * `generate` and `logits`: load a model, pick a backend, run the engine.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "engine.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+struct run_opts {
+    const char *model;
+    const char *prompt;      /* -p TEXT                   */
+    const char *prompt_file; /* -f FILE                   */
+    const char *tokens;      /* --tokens "1 2 3"          */
+    const char *device;
+    const char *out;         /* logits: -o FILE           */
+    long n_predict;
+    long n_ctx;
+    long n_batch;
+    long n_threads;
+    enum bn_kv_type kv_type;
+    bool ids;                /* print generated ids         */
+    bool all;                /* logits at every position    */
+    bool ignore_eos;
+    bool no_bos;
+    bool seed_given;
+    struct bn_sampler_params sp;
+};
+
+static void print_generate_help(void)
+{
+    printf("usage: bitnet-vk generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\") [options]\n"
+           "  -m, --model FILE       GGUF model (bitnet-b1.58 I2_S, bitnet/llama TQ1_0/TQ2_0)\n"
+           "  -p, --prompt TEXT      prompt text\n"
+           "  -f, --file FILE        read the prompt from a file (bytes verbatim)\n"
+           "      --tokens \"IDS\"     prompt as token ids (no BOS is added)\n"
+           "  -n, --n-predict N      tokens to generate (default 64; -1 = until the context is full)\n"
+           "  -c, --ctx-size N       context length (default: the model's, at most 4096)\n"
+           "  -b, --batch-size N     most prompt tokens per forward pass (default 512)\n"
+           "  -t, --threads N        CPU threads (default: all cores)\n"
+           "      --device D         auto | cpu | vulkan | vulkan:N (default auto)\n"
+           "      --kv-type T        f16 | f32 KV cache (default f16)\n"
+           "      --temp T           temperature, 0 = greedy (default 0.8)\n"
+           "      --top-k N          (default 40, 0 = off)\n"
+           "      --top-p P          (default 0.95, 1 = off)\n"
+           "      --min-p P          (default 0.05, 0 = off)\n"
+           "      --repeat-penalty R (default 1.0 = off)\n"
+           "      --repeat-last-n N  (default 64, -1 = whole context)\n"
+           "  -s, --seed N           sampler seed (default: random, printed on stderr)\n"
+           "      --ids              print generated token ids instead of text\n"
+           "      --ignore-eos       keep generating after an end-of-generation token\n"
+           "      --no-bos           do not add BOS to a text prompt\n");
+}
+
+static void print_logits_help(void)
+{
+    printf("usage: bitnet-vk logits -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all] [options]\n"
+           "  writes raw little-endian float32 logits: the last position (n_vocab floats),\n"
+           "  or every position with --all (n_tokens * n_vocab floats)\n"
+           "  options: -c N, -b N, -t N, --device D, --kv-type f16|f32\n");
+}
+
+/* Returns 0 to go on, or an exit code (with the message printed). -1: help shown. */
+static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = "auto";
+    o->n_predict = 64;
+    o->n_batch = 512;
+    o->kv_type = BN_KV_F16;
+    o->sp = bn_sampler_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        long l;
+        uint64_t u;
+#define VALUE()                                                  \
+    do {                                                         \
+        if (!(v = cli_flag_value(argc, argv, &i))) return 1;     \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            if (logits_cmd) print_logits_help();
+            else print_generate_help();
+            return -1;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            VALUE();
+            o->model = v;
+        } else if (!strcmp(a, "--tokens")) {
+            VALUE();
+            o->tokens = v;
+        } else if (!strcmp(a, "--device")) {
+            VALUE();
+            o->device = v;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            VALUE();
+            if (!cli_parse_long(a, v, 1, 1 << 20, &o->n_ctx)) return 1;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
+            VALUE();
+            if (!cli_parse_long(a, v, 1, 1 << 20, &o->n_batch)) return 1;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            VALUE();
+            if (!cli_parse_long(a, v, 1, 1024, &o->n_threads)) return 1;
+        } else if (!strcmp(a, "--kv-type")) {
+            VALUE();
+            if (!strcmp(v, "f16")) o->kv_type = BN_KV_F16;
+            else if (!strcmp(v, "f32")) o->kv_type = BN_KV_F32;
+            else return cli_fail(1, "--kv-type: '%s' is not f16 or f32", v);
+        } else if (logits_cmd && !strcmp(a, "-o")) {
+            VALUE();
+            o->out = v;
+        } else if (logits_cmd && !strcmp(a, "--all")) {
+            o->all = true;
+        } else if (!logits_cmd && (!strcmp(a, "-p") || !strcmp(a, "--prompt"))) {
+            VALUE();
+            o->prompt = v;
+        } else if (!logits_cmd && (!strcmp(a, "-f") || !strcmp(a, "--file"))) {
+            VALUE();
+            o->prompt_file = v;
+        } else if (!logits_cmd && (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))) {
+            VALUE();
+            if (!cli_parse_long(a, v, -1, 1 << 24, &l)) return 1;
+            if (l == 0) return cli_fail(1, "-n: 0 tokens to generate; give -1 (until the context is full) or N >= 1");
+            o->n_predict = l;
+        } else if (!logits_cmd && !strcmp(a, "--temp")) {
+            VALUE();
+            if (!cli_parse_float(a, v, -1e9f, 1e9f, &o->sp.temp)) return 1;
+        } else if (!logits_cmd && !strcmp(a, "--top-k")) {
+            VALUE();
+            if (!cli_parse_long(a, v, 0, 1 << 30, &l)) return 1;
+            o->sp.top_k = (int32_t)l;
+        } else if (!logits_cmd && !strcmp(a, "--top-p")) {
+            VALUE();
+            if (!cli_parse_float(a, v, 0.0f, 1.0f, &o->sp.top_p)) return 1;
+        } else if (!logits_cmd && !strcmp(a, "--min-p")) {
+            VALUE();
+            if (!cli_parse_float(a, v, 0.0f, 1.0f, &o->sp.min_p)) return 1;
+        } else if (!logits_cmd && !strcmp(a, "--repeat-penalty")) {
+            VALUE();
+            if (!cli_parse_float(a, v, 1e-6f, 1e6f, &o->sp.repeat_penalty)) return 1;
+        } else if (!logits_cmd && !strcmp(a, "--repeat-last-n")) {
+            VALUE();
+            if (!cli_parse_long(a, v, -1, 1 << 24, &l)) return 1;
+            o->sp.repeat_last_n = (int32_t)l;
+        } else if (!logits_cmd && (!strcmp(a, "-s") || !strcmp(a, "--seed"))) {
+            VALUE();
+            if (!cli_parse_u64(a, v, &u)) return 1;
+            o->sp.seed = u;
+            o->seed_given = true;
+        } else if (!logits_cmd && !strcmp(a, "--ids")) {
+            o->ids = true;
+        } else if (!logits_cmd && !strcmp(a, "--ignore-eos")) {
+            o->ignore_eos = true;
+        } else if (!logits_cmd && !strcmp(a, "--no-bos")) {
+            o->no_bos = true;
+        } else {
+            return cli_fail(1, "%s: unknown option '%s' (try --help)", logits_cmd ? "logits" : "generate", a);
+        }
+#undef VALUE
+    }
+    if (!o->model) return cli_fail(1, "-m MODEL is required");
+    int sources = (o->prompt != NULL) + (o->prompt_file != NULL) + (o->tokens != NULL);
+    if (logits_cmd) {
+        if (!o->tokens) return cli_fail(1, "logits: --tokens \"IDS\" is required");
+        if (!o->out) return cli_fail(1, "logits: -o OUT.f32 is required");
+    } else if (sources != 1) {
+        return cli_fail(1, "generate: give exactly one of -p TEXT, -f FILE, --tokens \"IDS\"");
+    }
+    return 0;
+}
+
+/* Everything a run holds, freed in reverse order by run_close. */
+struct run {
+    struct bn_model *model;
+    struct bn_backend be;
+    bn_engine *engine;
+    bn_tokenizer *tok;
+    double t_load;
+};
+
+static void run_close(struct run *r)
+{
+    bn_tokenizer_destroy(r->tok);
+    bn_engine_destroy(r->engine);
+    if (r->be.ctx) r->be.iface.destroy(r->be.ctx);
+    bn_model_close(r->model);
+}
+
+static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer)
+{
+    char err[512], note[256];
+    enum bn_status st;
+    memset(r, 0, sizeof *r);
+    double t0 = cli_now();
+    if ((st = bn_model_open(o->model, &r->model, err, sizeof err)) != BN_OK)
+        return cli_fail(bn_status_exit_code(st), "%s", err);
+    if (want_tokenizer && (st = bn_tokenizer_create(r->model->gguf, &r->tok, err, sizeof err)) != BN_OK)
+        return cli_fail(bn_status_exit_code(st), "%s", err);
+    struct bn_backend_cpu_opts cpu = {.n_threads = (int)o->n_threads};
+    if ((st = bn_backend_select(o->device, r->model, &cpu, &r->be, note, sizeof note, err, sizeof err)) != BN_OK)
+        return cli_fail(bn_status_exit_code(st), "%s", err);
+    if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
+    struct bn_engine_params ep = bn_engine_default_params();
+    ep.n_ctx = (uint32_t)o->n_ctx;
+    ep.n_batch = (uint32_t)o->n_batch;
+    ep.kv_type = o->kv_type;
+    if ((st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err)) != BN_OK)
+        return cli_fail(bn_status_exit_code(st), "%s", err);
+    r->t_load = cli_now() - t0;
+    return 0;
+}
+
+/* Reads a whole prompt file, bytes verbatim. */
+static int read_prompt_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(1, "%s: cannot open prompt file: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            return cli_fail(3, "%s: out of memory", path);
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *grown = realloc(buf, cap * 2);
+        if (!grown) free(buf);
+        buf = grown;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return cli_fail(1, "%s: read error", path);
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **ids, uint32_t *n)
+{
+    if (o->tokens) return cli_parse_tokens(o->tokens, ids, n) ? 0 : 1;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+    if (o->prompt_file) {
+        if ((rc = read_prompt_file(o->prompt_file, &text, &len)) != 0) return rc;
+    } else {
+        len = strlen(o->prompt);
+    }
+    char err[512];
+    size_t count = 0;
+    bool bos = !o->no_bos && bn_tokenizer_add_bos(r->tok);
+    enum bn_status st = bn_tokenizer_encode(r->tok, text ? text : o->prompt, len, bos, true, ids, &count, err, sizeof err);
+    free(text);
+    if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
+    if (count == 0) {
+        free(*ids);
+        return cli_fail(1, "the prompt is empty: nothing to start from");
+    }
+    *n = (uint32_t)count;
+    return 0;
+}
+
+int cli_generate(int argc, char **argv)
+{
+    struct run_opts o;
+    int rc = parse_opts(argc, argv, false, &o);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    if (!o.seed_given) o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+    struct run r;
+    int32_t *prompt = NULL;
+    float *logits = NULL;
+    bn_sampler *sampler = NULL;
+    char *piece = NULL;
+    char err[512];
+    enum bn_status st;
+    if ((rc = run_open(&o, &r, true)) != 0) goto done;
+    uint32_t n_prompt = 0;
+    if ((rc = prompt_ids(&o, &r, &prompt, &n_prompt)) != 0) goto done;
+
+    const uint32_t n_ctx = bn_engine_n_ctx(r.engine), n_vocab = r.model->hp.n_vocab;
+    if (n_prompt >= n_ctx) {
+        rc = cli_fail(1, "the prompt has %u tokens; the context holds %u (use -c to raise it)", n_prompt, n_ctx);
+        goto done;
+    }
+    logits = malloc((size_t)n_vocab * sizeof *logits);
+    piece = malloc(bn_tokenizer_max_piece(r.tok) + 64);
+    if (!logits || !piece) {
+        rc = cli_fail(3, "out of memory");
+        goto done;
+    }
+    if ((st = bn_sampler_create(&o.sp, n_vocab, &sampler, err, sizeof err)) != BN_OK) {
+        rc = cli_fail(bn_status_exit_code(st), "%s", err);
+        goto done;
+    }
+    for (uint32_t i = 0; i < n_prompt; i++) bn_sampler_accept(sampler, prompt[i]);
+
+    double t0 = cli_now();
+    if ((st = bn_engine_eval(r.engine, prompt, n_prompt, false, logits, err, sizeof err)) != BN_OK) {
+        rc = cli_fail(bn_status_exit_code(st), "%s", err);
+        goto done;
+    }
+    double t_prompt = cli_now() - t0;
+
+    if (!o.ids && !o.tokens) {
+        /* Echo the prompt as given, like a completion. */
+        if (o.prompt) fputs(o.prompt, stdout);
+        fflush(stdout);
+    }
+    struct bn_detok detok = {0};
+    uint32_t n_gen = 0;
+    const uint32_t limit = o.n_predict < 0 ? UINT32_MAX : (uint32_t)o.n_predict;
+    t0 = cli_now();
+    while (n_gen < limit) {
+        int32_t tok = bn_sampler_sample(sampler, logits);
+        bn_sampler_accept(sampler, tok);
+        n_gen++;
+        bool eog = !o.ignore_eos && bn_tokenizer_is_eog(r.tok, tok);
+        if (o.ids) {
+            printf("%s%d", n_gen > 1 ? " " : "", (int)tok);
+        } else if (!eog) {
+            size_t k = bn_tokenizer_decode_stream(r.tok, &detok, tok, piece, bn_tokenizer_max_piece(r.tok) + 64);
+            fwrite(piece, 1, k, stdout);
+        }
+        fflush(stdout);
+        if (eog || n_gen == limit) break;
+        if (bn_engine_pos(r.engine) >= n_ctx) {
+            fprintf(stderr, "\nbitnet-vk: context full (%u tokens): stopping\n", n_ctx);
+            break;
+        }
+        if ((st = bn_engine_eval(r.engine, &tok, 1, false, logits, err, sizeof err)) != BN_OK) {
+            printf("\n");
+            rc = cli_fail(bn_status_exit_code(st), "%s", err);
+            goto done;
+        }
+    }
+    double t_gen = cli_now() - t0;
+    if (!o.ids) fwrite(piece, 1, bn_tokenizer_decode_flush(r.tok, &detok, piece, bn_tokenizer_max_piece(r.tok) + 64), stdout);
+    printf("\n");
+    fflush(stdout);
+    fprintf(stderr,
+            "bitnet-vk: load %.0f ms | prompt %u tokens, %.2f tok/s | generation %u tokens, %.2f tok/s | %s | seed %llu\n",
+            r.t_load * 1e3, n_prompt, n_prompt / (t_prompt > 0 ? t_prompt : 1e-9), n_gen,
+            n_gen / (t_gen > 0 ? t_gen : 1e-9), r.be.iface.name, (unsigned long long)o.sp.seed);
+    rc = 0;
+done:
+    free(piece);
+    bn_sampler_destroy(sampler);
+    free(logits);
+    free(prompt);
+    run_close(&r);
+    return rc;
+}
+
+int cli_logits(int argc, char **argv)
+{
+    struct run_opts o;
+    int rc = parse_opts(argc, argv, true, &o);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    struct run r;
+    int32_t *ids = NULL;
+    uint32_t n = 0;
+    float *logits = NULL;
+    FILE *f = NULL;
+    char tmp[4096] = "";
+    char err[512];
+    enum bn_status st;
+    if (!cli_parse_tokens(o.tokens, &ids, &n)) return 1;
+    /* Written to a temporary name and renamed, so a failure leaves no partial
+     * file; opened first, so an unwritable path fails before any work. */
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", o.out) >= sizeof tmp) {
+        free(ids);
+        return cli_fail(1, "-o: path too long");
+    }
+    f = fopen(tmp, "wb");
+    if (!f) {
+        free(ids);
+        return cli_fail(3, "%s: cannot write: %s", o.out, strerror(errno));
+    }
+    if ((rc = run_open(&o, &r, false)) != 0) goto done;
+    const size_t n_vocab = r.model->hp.n_vocab;
+    const size_t rows = o.all ? n : 1;
+    logits = malloc(rows * n_vocab * sizeof *logits);
+    if (!logits) {
+        rc = cli_fail(3, "out of memory for %zu logits", rows * n_vocab);
+        goto done;
+    }
+    if ((st = bn_engine_eval(r.engine, ids, n, o.all, logits, err, sizeof err)) != BN_OK) {
+        rc = cli_fail(bn_status_exit_code(st), "%s", err);
+        goto done;
+    }
+    /* The file format is little-endian float32; so is every host we build for. */
+    size_t wrote = fwrite(logits, sizeof *logits, rows * n_vocab, f);
+    int bad = fclose(f);
+    f = NULL;
+    if (wrote != rows * n_vocab || bad != 0 || rename(tmp, o.out) != 0) {
+        rc = cli_fail(3, "%s: write failed: %s", o.out, strerror(errno));
+        goto done;
+    }
+    tmp[0] = '\0';
+    rc = 0;
+done:
+    if (f) fclose(f);
+    if (tmp[0]) remove(tmp);
+    free(logits);
+    free(ids);
+    run_close(&r);
+    return rc;
+}

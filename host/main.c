@@ -1,0 +1,47 @@
+/*
+ * bitnet-vk: run ternary (BitNet b1.58) language models from GGUF files.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define BN_VERSION "0.1.0"
+
+static void print_usage(FILE *f)
+{
+    fprintf(f,
+            "bitnet-vk %s - ternary (BitNet b1.58) inference\n"
+            "\n"
+            "usage: bitnet-vk COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\") [-n N] [options]\n"
+            "  logits   -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all]\n"
+            "  info     -m MODEL\n"
+            "\n"
+            "Run 'bitnet-vk COMMAND --help' for the options of a command.\n"
+            "Exit status: 0 ok, 1 usage error, 2 bad model file, 3 device or runtime failure.\n",
+            BN_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "logits") == 0) return cli_logits(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0) return cli_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("bitnet-vk %s\n", BN_VERSION);
+        return 0;
+    }
+    return cli_fail(1, "unknown command '%s' (try --help)", cmd);
+}
