@@ -7,6 +7,7 @@
 #define BN_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -14,6 +15,10 @@
 int cli_generate(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_perplexity(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_devices(int argc, char **argv);
 
 /* Prints "bitnet-vk: <message>" on stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...)
@@ -35,6 +40,10 @@ bool cli_parse_tokens(const char *s, int32_t **out, uint32_t *n);
 /* Value of the flag at argv[*i] (advancing *i), or NULL after printing a
  * usage message when it is missing. */
 const char *cli_flag_value(int argc, char **argv, int *i);
+
+/* Reads a whole file, bytes verbatim, into a malloc'd buffer. Returns 0,
+ * or an exit code after printing the error (1: cannot open or read). */
+int cli_read_file(const char *path, char **text, size_t *len);
 
 /* Seconds on a monotonic clock. */
 double cli_now(void);

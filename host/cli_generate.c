@@ -1,5 +1,6 @@
 /*
  * `generate` and `logits`: load a model, pick a backend, run the engine.
+ * `generate --chat` opens the same way, then hands over to cli_chat.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +10,10 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "chat.h"
 #include "cli.h"
+#include "cli_chat.h"
+#include "cli_interrupt.h"
 #include "engine.h"
 #include "model.h"
 #include "sampler.h"
@@ -26,18 +30,25 @@ struct run_opts {
     long n_ctx;
     long n_batch;
     long n_threads;
+    bool head_q8;            /* --head q8                 */
     enum bn_kv_type kv_type;
     bool ids;                /* print generated ids         */
     bool all;                /* logits at every position    */
     bool ignore_eos;
     bool no_bos;
     bool seed_given;
+    bool n_given;            /* -n was given              */
+    bool chat;               /* --chat                    */
+    const char *system;      /* --system TEXT             */
+    const char *chat_template; /* --chat-template NAME    */
+    bool verbose_prompt;     /* prompt ids on stderr      */
+    bool ctx_shift;          /* --ctx-shift               */
     struct bn_sampler_params sp;
 };
 
 static void print_generate_help(void)
 {
-    printf("usage: bitnet-vk generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\") [options]\n"
+    printf("usage: bitnet-vk generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\" | --chat) [options]\n"
            "  -m, --model FILE       GGUF model (bitnet-b1.58 I2_S, bitnet/llama TQ1_0/TQ2_0)\n"
            "  -p, --prompt TEXT      prompt text\n"
            "  -f, --file FILE        read the prompt from a file (bytes verbatim)\n"
@@ -45,8 +56,10 @@ static void print_generate_help(void)
            "  -n, --n-predict N      tokens to generate (default 64; -1 = until the context is full)\n"
            "  -c, --ctx-size N       context length (default: the model's, at most 4096)\n"
            "  -b, --batch-size N     most prompt tokens per forward pass (default 512)\n"
-           "  -t, --threads N        CPU threads (default: all cores)\n"
-           "      --device D         auto | cpu | vulkan | vulkan:N (default auto)\n"
+           "  -t, --threads N        CPU threads (default: the physical cores)\n"
+           "      --head H           f16 | q8: CPU head from the file, or an int8 copy made at load\n"
+           "                         (half the bytes per token; see docs/numerics.md)\n"
+           "      --device D         auto | cpu | vulkan | vulkan:N | lavapipe (default auto)\n"
            "      --kv-type T        f16 | f32 KV cache (default f16)\n"
            "      --temp T           temperature, 0 = greedy (default 0.8)\n"
            "      --top-k N          (default 40, 0 = off)\n"
@@ -57,7 +70,14 @@ static void print_generate_help(void)
            "  -s, --seed N           sampler seed (default: random, printed on stderr)\n"
            "      --ids              print generated token ids instead of text\n"
            "      --ignore-eos       keep generating after an end-of-generation token\n"
-           "      --no-bos           do not add BOS to a text prompt\n");
+           "      --ctx-shift        when the context is full, keep its last half and go on\n"
+           "                         (default: stop with a message)\n"
+           "      --no-bos           do not add BOS to a text prompt\n"
+           "      --chat             interactive chat: one message per line on stdin, Ctrl-D ends;\n"
+           "                         -n limits each answer (default: until the model ends it)\n"
+           "      --system TEXT      chat: the system message\n"
+           "      --chat-template T  chat: bitnet | llama3 | none (default: from the model)\n"
+           "      --verbose-prompt   print the prompt token ids on stderr (chat: each turn's and answer's)\n");
 }
 
 static void print_logits_help(void)
@@ -65,7 +85,7 @@ static void print_logits_help(void)
     printf("usage: bitnet-vk logits -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all] [options]\n"
            "  writes raw little-endian float32 logits: the last position (n_vocab floats),\n"
            "  or every position with --all (n_tokens * n_vocab floats)\n"
-           "  options: -c N, -b N, -t N, --device D, --kv-type f16|f32\n");
+           "  options: -c N, -b N, -t N, --device D, --kv-type f16|f32, --head f16|q8\n");
 }
 
 /* Returns 0 to go on, or an exit code (with the message printed). -1: help shown. */
@@ -108,6 +128,11 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VALUE();
             if (!cli_parse_long(a, v, 1, 1024, &o->n_threads)) return 1;
+        } else if (!strcmp(a, "--head")) {
+            VALUE();
+            if (!strcmp(v, "q8")) o->head_q8 = true;
+            else if (!strcmp(v, "f16")) o->head_q8 = false;
+            else return cli_fail(1, "--head: '%s' is not f16 or q8", v);
         } else if (!strcmp(a, "--kv-type")) {
             VALUE();
             if (!strcmp(v, "f16")) o->kv_type = BN_KV_F16;
@@ -129,6 +154,7 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
             if (!cli_parse_long(a, v, -1, 1 << 24, &l)) return 1;
             if (l == 0) return cli_fail(1, "-n: 0 tokens to generate; give -1 (until the context is full) or N >= 1");
             o->n_predict = l;
+            o->n_given = true;
         } else if (!logits_cmd && !strcmp(a, "--temp")) {
             VALUE();
             if (!cli_parse_float(a, v, -1e9f, 1e9f, &o->sp.temp)) return 1;
@@ -158,8 +184,23 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
             o->ids = true;
         } else if (!logits_cmd && !strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
+        } else if (!logits_cmd && !strcmp(a, "--ctx-shift")) {
+            o->ctx_shift = true;
         } else if (!logits_cmd && !strcmp(a, "--no-bos")) {
             o->no_bos = true;
+        } else if (!logits_cmd && !strcmp(a, "--chat")) {
+            o->chat = true;
+        } else if (!logits_cmd && !strcmp(a, "--system")) {
+            VALUE();
+            o->system = v;
+        } else if (!logits_cmd && !strcmp(a, "--chat-template")) {
+            VALUE();
+            enum bn_chat_format f;
+            if (!bn_chat_format_from_name(v, &f))
+                return cli_fail(1, "--chat-template: '%s' is not bitnet, llama3 or none", v);
+            o->chat_template = v;
+        } else if (!logits_cmd && !strcmp(a, "--verbose-prompt")) {
+            o->verbose_prompt = true;
         } else {
             return cli_fail(1, "%s: unknown option '%s' (try --help)", logits_cmd ? "logits" : "generate", a);
         }
@@ -170,8 +211,16 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
     if (logits_cmd) {
         if (!o->tokens) return cli_fail(1, "logits: --tokens \"IDS\" is required");
         if (!o->out) return cli_fail(1, "logits: -o OUT.f32 is required");
+    } else if (o->chat) {
+        if (sources != 0)
+            return cli_fail(1, "generate --chat reads the conversation from standard input: -p, -f and --tokens do "
+                               "not apply");
+        if (o->ids || o->ignore_eos || o->no_bos)
+            return cli_fail(1, "generate --chat: --ids, --ignore-eos and --no-bos do not apply");
     } else if (sources != 1) {
-        return cli_fail(1, "generate: give exactly one of -p TEXT, -f FILE, --tokens \"IDS\"");
+        return cli_fail(1, "generate: give exactly one of -p TEXT, -f FILE, --tokens \"IDS\" or --chat");
+    } else if (o->system || o->chat_template) {
+        return cli_fail(1, "generate: --system and --chat-template need --chat");
     }
     return 0;
 }
@@ -183,6 +232,7 @@ struct run {
     bn_engine *engine;
     bn_tokenizer *tok;
     double t_load;
+    char note[256]; /* why the backend is not the first choice; printed once the input is known good */
 };
 
 static void run_close(struct run *r)
@@ -195,7 +245,7 @@ static void run_close(struct run *r)
 
 static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer)
 {
-    char err[512], note[256];
+    char err[512];
     enum bn_status st;
     memset(r, 0, sizeof *r);
     double t0 = cli_now();
@@ -203,10 +253,9 @@ static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer
         return cli_fail(bn_status_exit_code(st), "%s", err);
     if (want_tokenizer && (st = bn_tokenizer_create(r->model->gguf, &r->tok, err, sizeof err)) != BN_OK)
         return cli_fail(bn_status_exit_code(st), "%s", err);
-    struct bn_backend_cpu_opts cpu = {.n_threads = (int)o->n_threads};
-    if ((st = bn_backend_select(o->device, r->model, &cpu, &r->be, note, sizeof note, err, sizeof err)) != BN_OK)
+    struct bn_backend_cpu_opts cpu = {.n_threads = (int)o->n_threads, .head_q8 = o->head_q8};
+    if ((st = bn_backend_select(o->device, r->model, &cpu, &r->be, r->note, sizeof r->note, err, sizeof err)) != BN_OK)
         return cli_fail(bn_status_exit_code(st), "%s", err);
-    if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
     struct bn_engine_params ep = bn_engine_default_params();
     ep.n_ctx = (uint32_t)o->n_ctx;
     ep.n_batch = (uint32_t)o->n_batch;
@@ -217,33 +266,15 @@ static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer
     return 0;
 }
 
-/* Reads a whole prompt file, bytes verbatim. */
-static int read_prompt_file(const char *path, char **text, size_t *len)
+/* Checks ids against the vocabulary, then prints the backend note: bad input
+ * must end with exactly one line on stderr, so the note waits for it. */
+static int run_accept_input(struct run *r, const int32_t *ids, uint32_t n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail(1, "%s: cannot open prompt file: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            return cli_fail(3, "%s: out of memory", path);
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *grown = realloc(buf, cap * 2);
-        if (!grown) free(buf);
-        buf = grown;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return cli_fail(1, "%s: read error", path);
-    }
-    *text = buf;
-    *len = n;
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= r->model->hp.n_vocab)
+            return cli_fail(1, "token id %d out of range (vocabulary has %u tokens)", (int)ids[i], r->model->hp.n_vocab);
+    if (r->note[0]) fprintf(stderr, "bitnet-vk: %s\n", r->note);
+    r->note[0] = '\0';
     return 0;
 }
 
@@ -254,7 +285,7 @@ static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **i
     size_t len = 0;
     int rc;
     if (o->prompt_file) {
-        if ((rc = read_prompt_file(o->prompt_file, &text, &len)) != 0) return rc;
+        if ((rc = cli_read_file(o->prompt_file, &text, &len)) != 0) return rc;
     } else {
         len = strlen(o->prompt);
     }
@@ -266,6 +297,7 @@ static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **i
     if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
     if (count == 0) {
         free(*ids);
+        *ids = NULL; /* the caller frees *ids on every path */
         return cli_fail(1, "the prompt is empty: nothing to start from");
     }
     *n = (uint32_t)count;
@@ -284,20 +316,47 @@ int cli_generate(int argc, char **argv)
     float *logits = NULL;
     bn_sampler *sampler = NULL;
     char *piece = NULL;
+    int32_t *hist = NULL; /* --ctx-shift: the tokens in the context, then the next one */
     char err[512];
     enum bn_status st;
     if ((rc = run_open(&o, &r, true)) != 0) goto done;
+    cli_interrupt_install();
+    if (o.chat) {
+        struct cli_chat_opts co = {
+            .model = r.model,
+            .engine = r.engine,
+            .tok = r.tok,
+            .sp = o.sp,
+            .system = o.system,
+            .format = o.chat_template,
+            .n_predict = o.n_given ? o.n_predict : -1,
+            .verbose_prompt = o.verbose_prompt,
+            .t_load = r.t_load,
+            .backend_name = r.be.iface.name,
+        };
+        if (r.note[0]) fprintf(stderr, "bitnet-vk: %s\n", r.note);
+        rc = cli_chat(&co);
+        goto done;
+    }
     uint32_t n_prompt = 0;
     if ((rc = prompt_ids(&o, &r, &prompt, &n_prompt)) != 0) goto done;
+    if (o.verbose_prompt) {
+        fprintf(stderr, "bitnet-vk: prompt (%u tokens):", n_prompt);
+        for (uint32_t i = 0; i < n_prompt; i++) fprintf(stderr, " %d", (int)prompt[i]);
+        fputc('\n', stderr);
+    }
 
     const uint32_t n_ctx = bn_engine_n_ctx(r.engine), n_vocab = r.model->hp.n_vocab;
     if (n_prompt >= n_ctx) {
         rc = cli_fail(1, "the prompt has %u tokens; the context holds %u (use -c to raise it)", n_prompt, n_ctx);
         goto done;
     }
+    if ((rc = run_accept_input(&r, prompt, n_prompt)) != 0) goto done;
     logits = malloc((size_t)n_vocab * sizeof *logits);
     piece = malloc(bn_tokenizer_max_piece(r.tok) + 64);
-    if (!logits || !piece) {
+    if (o.ctx_shift && (hist = malloc(((size_t)n_ctx + 1) * sizeof *hist)) != NULL)
+        memcpy(hist, prompt, n_prompt * sizeof *hist);
+    if (!logits || !piece || (o.ctx_shift && !hist)) {
         rc = cli_fail(3, "out of memory");
         goto done;
     }
@@ -307,8 +366,21 @@ int cli_generate(int argc, char **argv)
     }
     for (uint32_t i = 0; i < n_prompt; i++) bn_sampler_accept(sampler, prompt[i]);
 
+    /* Greedy decoding needs only the argmax: with a backend argmax op (the
+     * GPU) the logits never leave the device, one id comes back per token. */
+    const bool greedy = !(o.sp.temp > 0.0f) && o.sp.repeat_penalty == 1.0f;
+    /* Sampling with top-k and no penalty (which needs every logit) likewise
+     * needs only the k best: ids and values come back, not the logits, and
+     * bn_sampler_sample_candidates draws the token bn_sampler_sample would. */
+    const uint32_t top_k = o.sp.top_k < (int32_t)n_vocab ? (uint32_t)o.sp.top_k : n_vocab;
+    const bool cand = !greedy && o.sp.temp > 0.0f && o.sp.top_k >= 1 && top_k <= BN_ENGINE_TOPK_MAX &&
+                      o.sp.repeat_penalty == 1.0f;
+    int32_t next = 0;
+    int32_t cand_ids[BN_ENGINE_TOPK_MAX];
     double t0 = cli_now();
-    if ((st = bn_engine_eval(r.engine, prompt, n_prompt, false, logits, err, sizeof err)) != BN_OK) {
+    if ((st = greedy ? bn_engine_eval_argmax(r.engine, prompt, n_prompt, &next, err, sizeof err)
+              : cand ? bn_engine_eval_topk(r.engine, prompt, n_prompt, top_k, cand_ids, logits, err, sizeof err)
+                     : bn_engine_eval(r.engine, prompt, n_prompt, false, logits, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
         goto done;
     }
@@ -324,7 +396,9 @@ int cli_generate(int argc, char **argv)
     const uint32_t limit = o.n_predict < 0 ? UINT32_MAX : (uint32_t)o.n_predict;
     t0 = cli_now();
     while (n_gen < limit) {
-        int32_t tok = bn_sampler_sample(sampler, logits);
+        int32_t tok = greedy ? next
+                      : cand ? bn_sampler_sample_candidates(sampler, cand_ids, logits, top_k)
+                             : bn_sampler_sample(sampler, logits);
         bn_sampler_accept(sampler, tok);
         n_gen++;
         bool eog = !o.ignore_eos && bn_tokenizer_is_eog(r.tok, tok);
@@ -336,11 +410,30 @@ int cli_generate(int argc, char **argv)
         }
         fflush(stdout);
         if (eog || n_gen == limit) break;
-        if (bn_engine_pos(r.engine) >= n_ctx) {
-            fprintf(stderr, "\nbitnet-vk: context full (%u tokens): stopping\n", n_ctx);
+        if (cli_interrupted()) {
+            fprintf(stderr, "\nbitnet-vk: interrupted: stopping\n");
             break;
         }
-        if ((st = bn_engine_eval(r.engine, &tok, 1, false, logits, err, sizeof err)) != BN_OK) {
+        const int32_t *feed = &tok;
+        uint32_t n_feed = 1;
+        if (hist) hist[bn_engine_pos(r.engine)] = tok;
+        if (bn_engine_pos(r.engine) >= n_ctx) {
+            if (!hist) {
+                fprintf(stderr, "\nbitnet-vk: context full (%u tokens): stopping\n", n_ctx);
+                break;
+            }
+            /* --ctx-shift: the cache cannot drop its oldest entries in
+             * place (RoPE has baked their positions in), so the newest
+             * half of the text, this token last, is evaluated again from
+             * position 0: one prompt evaluation per n_ctx / 2 tokens. */
+            n_feed = n_ctx / 2 > 0 ? n_ctx / 2 : 1;
+            memmove(hist, hist + (n_ctx + 1 - n_feed), n_feed * sizeof *hist);
+            feed = hist;
+            bn_engine_reset(r.engine);
+        }
+        if ((st = greedy ? bn_engine_eval_argmax(r.engine, feed, n_feed, &next, err, sizeof err)
+                  : cand ? bn_engine_eval_topk(r.engine, feed, n_feed, top_k, cand_ids, logits, err, sizeof err)
+                         : bn_engine_eval(r.engine, feed, n_feed, false, logits, err, sizeof err)) != BN_OK) {
             printf("\n");
             rc = cli_fail(bn_status_exit_code(st), "%s", err);
             goto done;
@@ -354,8 +447,9 @@ int cli_generate(int argc, char **argv)
             "bitnet-vk: load %.0f ms | prompt %u tokens, %.2f tok/s | generation %u tokens, %.2f tok/s | %s | seed %llu\n",
             r.t_load * 1e3, n_prompt, n_prompt / (t_prompt > 0 ? t_prompt : 1e-9), n_gen,
             n_gen / (t_gen > 0 ? t_gen : 1e-9), r.be.iface.name, (unsigned long long)o.sp.seed);
-    rc = 0;
+    rc = cli_interrupted() ? CLI_EXIT_INTERRUPTED : 0;
 done:
+    free(hist);
     free(piece);
     bn_sampler_destroy(sampler);
     free(logits);
@@ -390,6 +484,11 @@ int cli_logits(int argc, char **argv)
         return cli_fail(3, "%s: cannot write: %s", o.out, strerror(errno));
     }
     if ((rc = run_open(&o, &r, false)) != 0) goto done;
+    if (n > bn_engine_n_ctx(r.engine)) {
+        rc = cli_fail(1, "%u tokens do not fit the context of %u (use -c to raise it)", n, bn_engine_n_ctx(r.engine));
+        goto done;
+    }
+    if ((rc = run_accept_input(&r, ids, n)) != 0) goto done;
     const size_t n_vocab = r.model->hp.n_vocab;
     const size_t rows = o.all ? n : 1;
     logits = malloc(rows * n_vocab * sizeof *logits);

@@ -19,6 +19,10 @@ static void print_usage(FILE *f)
             "  generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\") [-n N] [options]\n"
             "  logits   -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all]\n"
             "  info     -m MODEL\n"
+            "  bench    -m MODEL [-p 128] [-n 32] [-r 3] [-t N] [--device cpu] [--head f16|q8] [--json]\n"
+            "  perplexity -m MODEL -f TEXT [-c N] [--device D]\n"
+            "  tokenize -m MODEL (-p TEXT | -f FILE) [--no-bos] [--no-special]\n"
+            "  devices  (the Vulkan devices and whether they are usable)\n"
             "\n"
             "Run 'bitnet-vk COMMAND --help' for the options of a command.\n"
             "Exit status: 0 ok, 1 usage error, 2 bad model file, 3 device or runtime failure.\n",
@@ -35,6 +39,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "logits") == 0) return cli_logits(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return cli_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cli_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return cli_perplexity(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cli_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "devices") == 0) return cli_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         print_usage(stdout);
         return 0;

@@ -115,6 +115,21 @@ struct bn_backend_i {
     /* logits[t] = W x[t] for a float head W [n_embd, n_vocab] (F32/F16/BF16/Q8_0/Q6_K),
      * float32 accumulation */
     void (*head)(void *ctx, const struct bn_tensor *w, const bn_buf *x, uint32_t n_rows, bn_buf *logits);
+    /* (optional, may be NULL) out_ids[t] (int32) = index of the largest of the n_vocab
+     * logits of row t, the lowest index on ties: greedy decoding then reads back one id
+     * per token instead of the logits. When NULL the engine reads the logits and takes
+     * the argmax on the host. */
+    void (*argmax)(void *ctx, const bn_buf *logits, uint32_t n_rows, uint32_t n_vocab, bn_buf *out_ids);
+    /* (optional, may be NULL) the k largest of the n_vocab logits of the one row at
+     * `logits` (the last row of a forward pass), 1 <= k <= min(256, n_vocab):
+     * out_ids int32[k] and out_vals float[k], sorted by value descending, the lower id
+     * first among equal values (the sampler's candidate order, runtime/sampler.c).
+     * NaN counts as -inf and +inf as FLT_MAX, in the order and in out_vals; other
+     * values come back bit-exact. Sampling with top-k then reads back 2k numbers per
+     * token instead of the logits. When NULL the engine reads the logits and selects
+     * on the host (bn_engine_eval_topk). */
+    void (*topk)(void *ctx, const bn_buf *logits, uint32_t n_vocab, uint32_t k, bn_buf *out_ids,
+                 bn_buf *out_vals);
 
     /* waits for all recorded ops; returns the first failure since the last call */
     enum bn_status (*synchronize)(void *ctx, char *err, size_t errlen);
@@ -125,9 +140,14 @@ struct bn_backend {
     void *ctx;
 };
 
-/* CPU backend (runtime/backend_cpu.c). n_threads: 0 = default. */
+/* CPU backend (runtime/backend_cpu.c, runtime/backend_cpu.h). */
 struct bn_backend_cpu_opts {
-    int n_threads;
+    int n_threads;                  /* 0 = the physical cores                                   */
+    bool head_q8;                   /* --head q8: an int8 copy of the head (per-row scale), made
+                                       at load; reads half the bytes of an F16 head per token    */
+    const char *isa;                /* (optional) kernel set: "scalar", "avx2", "avx512", "neon",
+                                       "neon-dotprod"; NULL or "auto" = the best (or BITNET_CPU) */
+    struct bn_cpu_profile *profile; /* (optional) filled with the kernels in use and per-op times */
 };
 enum bn_status bn_backend_cpu_create(struct bn_backend *out, const struct bn_backend_cpu_opts *opts,
                                      char *err, size_t errlen);

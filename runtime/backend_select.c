@@ -1,45 +1,137 @@
 /*
- * Backend choice from the --device preference. The Vulkan backend plugs in
- * here; until a build has it, "auto" says so and runs on the CPU, and a
- * named Vulkan device is an error rather than a silent substitution.
+ * Backend choice from the --device preference:
+ *
+ *   auto       the Vulkan GPU the backend picks (discrete, integrated,
+ *              virtual; never a CPU device), else the CPU with a one-line
+ *              note saying why
+ *   cpu        the CPU backend
+ *   vulkan     the same GPU choice as auto, but failing is an error
+ *   vulkan:N   Vulkan device N of `bitnet-vk devices`, lavapipe included
+ *   lavapipe   the first CPU-type Vulkan device (Mesa lavapipe)
+ *
+ * A named device that cannot be used is an error (exit 3), never a silent
+ * substitution. A build without the Vulkan backend runs "auto" on the CPU
+ * with no note (nothing was tried) and refuses the Vulkan names.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+
+#if defined(BN_HAVE_VULKAN)
+#include "backend_vk.h"
+#include "vk_device.h"
+#endif
+
+/* Makes a backend ready for the model: supports() then upload_weights().
+ * On failure the backend is destroyed and err says why. */
+static enum bn_status prepare(struct bn_backend *be, const struct bn_model *m, char *err, size_t errlen)
+{
+    enum bn_status st = be->iface.supports(be->ctx, m, err, errlen);
+    if (st == BN_OK) st = be->iface.upload_weights(be->ctx, m, err, errlen);
+    if (st != BN_OK) {
+        be->iface.destroy(be->ctx);
+        be->ctx = NULL;
+    }
+    return st;
+}
 
 static enum bn_status make_cpu(const struct bn_model *m, const struct bn_backend_cpu_opts *cpu_opts,
                                struct bn_backend *out, char *err, size_t errlen)
 {
     enum bn_status st = bn_backend_cpu_create(out, cpu_opts, err, errlen);
     if (st != BN_OK) return st;
-    st = out->iface.supports(out->ctx, m, err, errlen);
-    if (st == BN_OK) st = out->iface.upload_weights(out->ctx, m, err, errlen);
-    if (st != BN_OK) {
-        out->iface.destroy(out->ctx);
-        out->ctx = NULL;
-    }
-    return st;
+    return prepare(out, m, err, errlen);
 }
 
-static bool is_vulkan_pref(const char *pref)
+/* The Vulkan names: kind 'v' for "vulkan" (index -1), 'n' for "vulkan:N",
+ * 'l' for "lavapipe"; 0 when pref is none of them. BN_ERR_USAGE for a
+ * "vulkan:" whose number is missing or malformed. */
+static enum bn_status parse_vulkan_pref(const char *pref, char *kind, long *index, char *err, size_t errlen)
 {
-    if (strcmp(pref, "vulkan") == 0) return true;
-    if (strncmp(pref, "vulkan:", 7) != 0 || pref[7] == '\0') return false;
-    for (const char *p = pref + 7; *p; p++)
-        if (*p < '0' || *p > '9') return false;
-    return true;
+    *kind = 0;
+    *index = -1;
+    if (strcmp(pref, "vulkan") == 0) {
+        *kind = 'v';
+        return BN_OK;
+    }
+    if (strcmp(pref, "lavapipe") == 0) {
+        *kind = 'l';
+        return BN_OK;
+    }
+    if (strncmp(pref, "vulkan:", 7) != 0) return BN_OK;
+    const char *num = pref + 7;
+    bool digits = num[0] != '\0' && strlen(num) <= 6;
+    for (const char *p = num; digits && *p; p++) digits = *p >= '0' && *p <= '9';
+    if (!digits)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected a device number after 'vulkan:'", pref);
+    *kind = 'n';
+    *index = strtol(num, NULL, 10);
+    return BN_OK;
 }
+
+#if defined(BN_HAVE_VULKAN)
+/* Index of the first CPU-type Vulkan device, found through a short-lived
+ * instance (the backend then makes its own). */
+static enum bn_status find_lavapipe(long *index, char *err, size_t errlen)
+{
+    bn_vk_instance *vi = NULL;
+    enum bn_status st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, err, errlen);
+    if (st != BN_OK) return st;
+    *index = bn_vk_instance_pick_cpu(vi, err, errlen);
+    bn_vk_instance_destroy(vi);
+    return *index < 0 ? BN_ERR_DEVICE : BN_OK;
+}
+
+/* Opens the Vulkan backend on device `index` (-1: the auto choice) and
+ * prepares it for the model. */
+static enum bn_status make_vulkan(long index, const struct bn_model *m, struct bn_backend *out, char *err,
+                                  size_t errlen)
+{
+    /* A number names one device, CPU type or not; -1 is the GPU choice. */
+    struct bn_backend_vk_opts o = {.device_index = (int)index, .allow_cpu_device = index >= 0};
+    enum bn_status st = bn_backend_vk_create(out, &o, err, errlen);
+    if (st != BN_OK) return st;
+    return prepare(out, m, err, errlen);
+}
+#endif
 
 enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, const struct bn_backend_cpu_opts *cpu_opts,
                                  struct bn_backend *out, char *note, size_t note_len, char *err, size_t errlen)
 {
     if (note && note_len) note[0] = '\0';
-    /* "auto" tries GPUs first; a build without the Vulkan backend has none
-     * to try, so there is nothing to explain and the note stays empty. */
-    if (pref == NULL || strcmp(pref, "auto") == 0) return make_cpu(m, cpu_opts, out, err, errlen);
+    memset(out, 0, sizeof *out);
+    if (pref == NULL) pref = "auto";
     if (strcmp(pref, "cpu") == 0) return make_cpu(m, cpu_opts, out, err, errlen);
-    if (is_vulkan_pref(pref))
-        return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
-    return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan or vulkan:N", pref);
+    if (strcmp(pref, "auto") == 0) {
+#if defined(BN_HAVE_VULKAN)
+        char why[256];
+        if (make_vulkan(-1, m, out, why, sizeof why) == BN_OK) return BN_OK;
+        memset(out, 0, sizeof *out);
+        bn_errf(note, note_len, BN_OK, "--device auto: %s; running on the CPU", why);
+#endif
+        return make_cpu(m, cpu_opts, out, err, errlen);
+    }
+
+    char kind;
+    long index;
+    enum bn_status st = parse_vulkan_pref(pref, &kind, &index, err, errlen);
+    if (st != BN_OK) return st;
+    if (kind == 0)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan, vulkan:N or lavapipe",
+                       pref);
+#if defined(BN_HAVE_VULKAN)
+    char why[256];
+    if (kind == 'l' && (st = find_lavapipe(&index, why, sizeof why)) != BN_OK)
+        return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
+    st = make_vulkan(index, m, out, why, sizeof why);
+    if (st != BN_OK) {
+        memset(out, 0, sizeof *out);
+        return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
+    }
+    return BN_OK;
+#else
+    return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
+#endif
 }

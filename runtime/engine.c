@@ -5,6 +5,8 @@
  */
 #include "engine.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,9 @@ struct bn_engine {
     bn_buf *gate, *up, *ffn;  /* [n_batch, n_ff]                                 */
     bn_buf *xn;               /* [n_batch, n_embd]  final-norm rows for the head */
     bn_buf *logits;           /* [logit_rows, n_vocab]                           */
+    bn_buf *ids;              /* int32 [1]: the greedy token (backend argmax op) */
+    bn_buf *top_ids;          /* int32 [BN_ENGINE_TOPK_MAX] (backend topk op)    */
+    bn_buf *top_vals;         /* float [BN_ENGINE_TOPK_MAX]                      */
     bn_buf **cache_k;         /* per layer [n_ctx, n_kv * hd]                    */
     bn_buf **cache_v;
 };
@@ -82,6 +87,9 @@ enum bn_status bn_engine_create(const struct bn_model *m, struct bn_backend *be,
     if (st == BN_OK) st = alloc_buf(e, &e->ffn, B * F * sizeof(float), err, errlen);
     if (st == BN_OK) st = alloc_buf(e, &e->xn, B * E * sizeof(float), err, errlen);
     if (st == BN_OK) st = alloc_buf(e, &e->logits, (size_t)hp->n_vocab * sizeof(float), err, errlen);
+    if (st == BN_OK && be->iface.argmax) st = alloc_buf(e, &e->ids, sizeof(int32_t), err, errlen);
+    if (st == BN_OK && be->iface.topk) st = alloc_buf(e, &e->top_ids, BN_ENGINE_TOPK_MAX * sizeof(int32_t), err, errlen);
+    if (st == BN_OK && be->iface.topk) st = alloc_buf(e, &e->top_vals, BN_ENGINE_TOPK_MAX * sizeof(float), err, errlen);
     e->logit_rows = 1;
     for (uint32_t il = 0; st == BN_OK && il < hp->n_layer; il++) {
         st = alloc_buf(e, &e->cache_k[il], (size_t)e->p.n_ctx * KVW * kv_elem, err, errlen);
@@ -106,7 +114,7 @@ void bn_engine_destroy(bn_engine *e)
     }
     free(e->cache_v);
     free(e->cache_k);
-    bn_buf *bufs[] = {e->logits, e->xn, e->ffn, e->up, e->gate, e->attn, e->v,
+    bn_buf *bufs[] = {e->top_vals, e->top_ids, e->ids, e->logits, e->xn, e->ffn, e->up, e->gate, e->attn, e->v,
                       e->k,      e->q,  e->xq_scale, e->xq, e->x, e->tokens};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->buf_free(ctx, bufs[i]);
     free(e);
@@ -172,8 +180,12 @@ static enum bn_status ensure_logit_rows(bn_engine *e, uint32_t rows, char *err, 
     return BN_OK;
 }
 
-enum bn_status bn_engine_eval(bn_engine *e, const int32_t *tokens, uint32_t n, bool all_logits, float *logits,
-                              char *err, size_t errlen)
+/* bn_engine_eval, and with greedy != NULL also the backend's argmax of the
+ * last row's logits into *greedy, or with top_k > 0 the backend's top-k into
+ * top_ids / top_vals (the logits then stay on the device). */
+static enum bn_status eval(bn_engine *e, const int32_t *tokens, uint32_t n, bool all_logits, float *logits,
+                           int32_t *greedy, uint32_t top_k, int32_t *top_ids, float *top_vals, char *err,
+                           size_t errlen)
 {
     const uint32_t n_vocab = e->m->hp.n_vocab;
     if (n == 0) return bn_errf(err, errlen, BN_ERR_USAGE, "no tokens to evaluate");
@@ -189,16 +201,26 @@ enum bn_status bn_engine_eval(bn_engine *e, const int32_t *tokens, uint32_t n, b
     for (uint32_t done = 0; done < n;) {
         const uint32_t chunk = n - done < e->p.n_batch ? n - done : e->p.n_batch;
         const bool last = done + chunk == n;
-        const bool want = logits && (all_logits || last);
+        const bool want = (logits || greedy || top_k) && (all_logits || last);
         /* Rows of this chunk whose logits are wanted: all, or just the last one. */
         /* The head is the single biggest op: skip it for rows nobody reads. */
         const uint32_t head_row0 = !want ? chunk : all_logits ? 0 : chunk - 1;
         if (want && (st = ensure_logit_rows(e, chunk - head_row0, err, errlen)) != BN_OK) return st;
         be->buf_write(e->be->ctx, e->tokens, 0, tokens + done, chunk * sizeof(int32_t));
         forward(e, chunk, head_row0);
+        if (greedy && last) be->argmax(e->be->ctx, e->logits, 1, n_vocab, e->ids);
+        if (top_k && last) be->topk(e->be->ctx, e->logits, n_vocab, top_k, e->top_ids, e->top_vals);
         if ((st = be->synchronize(e->be->ctx, err, errlen)) != BN_OK) return st;
         e->pos += chunk;
-        if (want) {
+        if (greedy && last && (st = be->buf_read(e->be->ctx, e->ids, 0, greedy, sizeof *greedy, err, errlen)) != BN_OK)
+            return st;
+        if (top_k && last) {
+            st = be->buf_read(e->be->ctx, e->top_ids, 0, top_ids, top_k * sizeof *top_ids, err, errlen);
+            if (st == BN_OK)
+                st = be->buf_read(e->be->ctx, e->top_vals, 0, top_vals, top_k * sizeof *top_vals, err, errlen);
+            if (st != BN_OK) return st;
+        }
+        if (want && logits) {
             float *dst = all_logits ? logits + (size_t)done * n_vocab : logits;
             st = be->buf_read(e->be->ctx, e->logits, 0, dst, (size_t)(chunk - head_row0) * n_vocab * sizeof(float),
                               err, errlen);
@@ -207,4 +229,83 @@ enum bn_status bn_engine_eval(bn_engine *e, const int32_t *tokens, uint32_t n, b
         done += chunk;
     }
     return BN_OK;
+}
+
+enum bn_status bn_engine_eval(bn_engine *e, const int32_t *tokens, uint32_t n, bool all_logits, float *logits,
+                              char *err, size_t errlen)
+{
+    return eval(e, tokens, n, all_logits, logits, NULL, 0, NULL, NULL, err, errlen);
+}
+
+enum bn_status bn_engine_eval_argmax(bn_engine *e, const int32_t *tokens, uint32_t n, int32_t *token, char *err,
+                                     size_t errlen)
+{
+    if (e->ids) return eval(e, tokens, n, false, NULL, token, 0, NULL, NULL, err, errlen);
+    /* No argmax op: the logits come back and the host picks. */
+    const uint32_t n_vocab = e->m->hp.n_vocab;
+    float *logits = malloc((size_t)n_vocab * sizeof *logits);
+    if (!logits) return bn_errf(err, errlen, BN_ERR_NOMEM, "engine: out of memory");
+    enum bn_status st = eval(e, tokens, n, false, logits, NULL, 0, NULL, NULL, err, errlen);
+    if (st == BN_OK) {
+        /* As the sampler's greedy pick: the lowest id wins a tie, NaN never. */
+        uint32_t best = 0;
+        float best_v = -INFINITY;
+        for (uint32_t i = 0; i < n_vocab; i++)
+            if (logits[i] > best_v) {
+                best_v = logits[i];
+                best = i;
+            }
+        *token = (int32_t)best;
+    }
+    free(logits);
+    return st;
+}
+
+/* The order of the top-k: larger value first, then the lower id. Values are
+ * sanitized (no NaN), so this is a total order. */
+static bool top_before(float va, int32_t ia, float vb, int32_t ib)
+{
+    return va > vb || (va == vb && ia < ib);
+}
+
+static float top_sanitize(float v)
+{
+    if (isnan(v)) return -INFINITY;
+    return v > FLT_MAX ? FLT_MAX : v;
+}
+
+/* Host top-k for backends without the op: a sorted insertion into the k kept
+ * so far. A logit that does not beat the current k-th costs one comparison,
+ * which is nearly all of them, so this is about one pass over the logits. */
+static void host_topk(const float *logits, uint32_t n_vocab, uint32_t k, int32_t *ids, float *vals)
+{
+    uint32_t len = 0;
+    for (uint32_t i = 0; i < n_vocab; i++) {
+        const float v = top_sanitize(logits[i]);
+        if (len == k && !top_before(v, (int32_t)i, vals[k - 1], ids[k - 1])) continue;
+        uint32_t j = len < k ? len++ : k - 1;
+        for (; j > 0 && top_before(v, (int32_t)i, vals[j - 1], ids[j - 1]); j--) {
+            vals[j] = vals[j - 1];
+            ids[j] = ids[j - 1];
+        }
+        vals[j] = v;
+        ids[j] = (int32_t)i;
+    }
+}
+
+enum bn_status bn_engine_eval_topk(bn_engine *e, const int32_t *tokens, uint32_t n, uint32_t k, int32_t *ids,
+                                   float *vals, char *err, size_t errlen)
+{
+    const uint32_t n_vocab = e->m->hp.n_vocab;
+    if (k == 0 || k > BN_ENGINE_TOPK_MAX || k > n_vocab)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "top-k: k = %u, expected 1 to %u", k,
+                       n_vocab < BN_ENGINE_TOPK_MAX ? n_vocab : BN_ENGINE_TOPK_MAX);
+    if (e->top_ids) return eval(e, tokens, n, false, NULL, NULL, k, ids, vals, err, errlen);
+    /* No topk op: the logits come back and the host selects. */
+    float *logits = malloc((size_t)n_vocab * sizeof *logits);
+    if (!logits) return bn_errf(err, errlen, BN_ERR_NOMEM, "engine: out of memory");
+    enum bn_status st = eval(e, tokens, n, false, logits, NULL, 0, NULL, NULL, err, errlen);
+    if (st == BN_OK) host_topk(logits, n_vocab, k, ids, vals);
+    free(logits);
+    return st;
 }

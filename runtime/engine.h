@@ -45,6 +45,24 @@ void bn_engine_destroy(bn_engine *e); /* accepts NULL */
 enum bn_status bn_engine_eval(bn_engine *e, const int32_t *tokens, uint32_t n, bool all_logits, float *logits,
                               char *err, size_t errlen);
 
+/* Greedy step: like bn_engine_eval without logits, then *token = the argmax
+ * of the last token's logits (the lowest id on ties). With a backend argmax
+ * op only that id comes back from the device; otherwise the logits are read
+ * and the argmax taken on the host. */
+enum bn_status bn_engine_eval_argmax(bn_engine *e, const int32_t *tokens, uint32_t n, int32_t *token, char *err,
+                                     size_t errlen);
+
+/* Sampling step with top-k: like bn_engine_eval without logits, then the k
+ * largest logits of the last token, best first, the lower id first among
+ * equal values: ids[0..k) and vals[0..k) (NaN reported as -inf, +inf as
+ * FLT_MAX, as the sampler treats them). 1 <= k <= min(BN_ENGINE_TOPK_MAX,
+ * n_vocab), else BN_ERR_USAGE. With a backend topk op only the 2k numbers come
+ * back from the device; otherwise the logits are read and selected on the
+ * host, with the same result. Feed them to bn_sampler_sample_candidates. */
+#define BN_ENGINE_TOPK_MAX 256u
+enum bn_status bn_engine_eval_topk(bn_engine *e, const int32_t *tokens, uint32_t n, uint32_t k, int32_t *ids,
+                                   float *vals, char *err, size_t errlen);
+
 uint32_t bn_engine_pos(const bn_engine *e);
 uint32_t bn_engine_n_ctx(const bn_engine *e);
 void bn_engine_reset(bn_engine *e); /* back to position 0 */

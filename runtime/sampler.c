@@ -431,6 +431,32 @@ static size_t filter_top_p(bn_sampler *s, const float *logits, double m, struct 
     return ps->n_kept;
 }
 
+/* Temperature and the draw over the kept candidates (in the order they were
+ * kept), m the maximum logit and u the uniform of this sample. Shared by
+ * bn_sampler_sample and bn_sampler_sample_candidates, which must agree. */
+static int32_t draw_kept(bn_sampler *s, const struct bn_cand *kept, size_t n_kept, double m, double u)
+{
+    /* Temperature and the draw: weights exp((logit - max) / temp), then the
+     * first kept token whose running sum exceeds u * total. */
+    const double inv_temp = 1.0 / (double)s->p.temp;
+    double total = 0.0;
+    for (size_t j = 0; j < n_kept; j++) {
+        s->weight[j] = det_exp(((double)kept[j].logit - m) * inv_temp);
+        total += s->weight[j];
+    }
+    const double t = u * total;
+    double cum = 0.0;
+    size_t last = 0;
+    for (size_t j = 0; j < n_kept; j++) {
+        if (s->weight[j] <= 0.0) continue;
+        cum += s->weight[j];
+        if (t < cum) return kept[j].id;
+        last = j;
+    }
+    /* Rounding left t at or past the final sum: the last token with weight. */
+    return kept[last].id;
+}
+
 int32_t bn_sampler_sample(bn_sampler *s, float *logits)
 {
     BN_ASSERT(s != NULL && logits != NULL);
@@ -495,24 +521,98 @@ int32_t bn_sampler_sample(bn_sampler *s, float *logits)
         }
     }
     BN_ASSERT(n_kept >= 1); /* the maximum has e = 1 and passes every filter */
+    return draw_kept(s, kept, n_kept, m, u);
+}
 
-    /* Temperature and the draw: weights exp((logit - max) / temp), then the
-     * first kept token whose running sum exceeds u * total. */
-    const double inv_temp = 1.0 / (double)s->p.temp;
-    double total = 0.0;
-    for (size_t j = 0; j < n_kept; j++) {
-        s->weight[j] = det_exp(((double)kept[j].logit - m) * inv_temp);
-        total += s->weight[j];
+static int cand_cmp_id(const void *a, const void *b)
+{
+    const int32_t x = ((const struct bn_cand *)a)->id, y = ((const struct bn_cand *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* The candidates come from a top-n of the vocabulary (the GPU's topk op), so
+ * each step below is the one bn_sampler_sample would take on the full logits
+ * with top_k = n; the sums run in the same order, so the weights, the
+ * filters and the draw are bit-identical. When the list holds every finite
+ * logit of the vocabulary (fewer finite candidates than n, or n = n_vocab),
+ * bn_sampler_sample skips top-k and sums in vocabulary order: that is
+ * reproduced too, by visiting the candidates sorted by id. */
+int32_t bn_sampler_sample_candidates(bn_sampler *s, const int32_t *ids, float *logits, uint32_t n)
+{
+    BN_ASSERT(s != NULL && ids != NULL && logits != NULL && n >= 1 && n <= s->n_vocab);
+    struct bn_cand *h = s->heap;
+    struct bn_cand best = {-INFINITY, INT32_MAX};
+    size_t n_fin = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        BN_ASSERT(ids[j] >= 0 && (uint32_t)ids[j] < s->n_vocab);
+        float x = logits[j];
+        if (isnan(x))
+            x = -INFINITY;
+        else if (x > FLT_MAX)
+            x = FLT_MAX;
+        logits[j] = x;
+        const struct bn_cand c = {x, ids[j]};
+        if (j == 0 || cand_before(c, best)) best = c;
+        if (x > -INFINITY) h[n_fin++] = c;
     }
-    const double t = u * total;
-    double cum = 0.0;
-    size_t last = 0;
-    for (size_t j = 0; j < n_kept; j++) {
-        if (s->weight[j] <= 0.0) continue;
-        cum += s->weight[j];
-        if (t < cum) return kept[j].id;
-        last = j;
+    /* The same generator steps as bn_sampler_sample: none when greedy, one
+     * otherwise, drawn before the single-candidate shortcut. */
+    if (!(s->p.temp > 0.0f)) return best.id;
+    const double u = rng_uniform(s->rng);
+    if (n_fin <= 1) return best.id;
+
+    /* Best first, whatever order the caller's list is in. */
+    heapify(h, n_fin, false);
+    for (size_t end = n_fin; end > 1; end--) {
+        struct bn_cand t = h[0];
+        h[0] = h[end - 1];
+        h[end - 1] = t;
+        sift_down(h, end - 1, 0, false);
     }
-    /* Rounding left t at or past the final sum: the last token with weight. */
-    return kept[last].id;
+    const double m = (double)best.logit;
+    const bool complete = n_fin < n || n >= s->n_vocab;
+    size_t k = n_fin;
+    if (s->p.top_k > 0 && (size_t)s->p.top_k < n_fin) k = (size_t)s->p.top_k;
+
+    struct prefix_scan ps = {0};
+    ps.use_p = s->p.top_p < 1.0f;
+    ps.use_min = s->p.min_p > 0.0f;
+    ps.min_p = (double)s->p.min_p;
+    struct bn_cand *kept = s->kept;
+    size_t n_kept;
+    if (!complete || k < n_fin) {
+        /* bn_sampler_sample's top-k branch. */
+        double z = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            s->weight[j] = det_exp((double)h[j].logit - m);
+            z += s->weight[j];
+        }
+        ps.target = (double)s->p.top_p * z;
+        for (size_t j = 0; j < k; j++)
+            if (!scan_offer(&ps, h[j], s->weight[j], kept)) break;
+        n_kept = ps.n_kept;
+    } else if (ps.use_p) {
+        /* filter_top_p: the mass summed in vocabulary order, the prefix taken
+         * in sampling order. */
+        memcpy(kept, h, n_fin * sizeof *kept);
+        qsort(kept, n_fin, sizeof *kept, cand_cmp_id);
+        double z = 0.0;
+        for (size_t j = 0; j < n_fin; j++) z += det_exp((double)kept[j].logit - m);
+        ps.target = (double)s->p.top_p * z;
+        for (size_t j = 0; j < n_fin; j++)
+            if (!scan_offer(&ps, h[j], det_exp((double)h[j].logit - m), kept)) break;
+        n_kept = ps.n_kept;
+    } else {
+        /* Min-p alone or no filter: kept in vocabulary order. */
+        qsort(h, n_fin, sizeof *h, cand_cmp_id);
+        const double cutoff = ps.use_min ? log(ps.min_p) - 1.0 : -(double)INFINITY;
+        n_kept = 0;
+        for (size_t j = 0; j < n_fin; j++) {
+            double x = (double)h[j].logit - m;
+            if (ps.use_min && (x < cutoff || det_exp(x) < ps.min_p)) continue;
+            kept[n_kept++] = h[j];
+        }
+    }
+    BN_ASSERT(n_kept >= 1);
+    return draw_kept(s, kept, n_kept, m, u);
 }

@@ -46,6 +46,15 @@ void bn_sampler_destroy(bn_sampler *s); /* accepts NULL */
 
 /* Picks a token from n_vocab logits (modified in place). */
 int32_t bn_sampler_sample(bn_sampler *s, float *logits);
+/* Picks a token from a pre-selected candidate list (ids[j], logits[j]),
+ * j < n, 1 <= n <= n_vocab, distinct ids in any order (logits modified in
+ * place): the top n of the vocabulary, as bn_engine_eval_topk returns them.
+ * Applies the same top-k (when the params' top_k < n), top-p, min-p,
+ * temperature and draw as bn_sampler_sample, and consumes the generator the
+ * same way: with no repetition penalty active, the token equals
+ * bn_sampler_sample's on the full logits with top_k = n and the same seed.
+ * No repetition penalty is applied here (it needs the full logits). */
+int32_t bn_sampler_sample_candidates(bn_sampler *s, const int32_t *ids, float *logits, uint32_t n);
 /* Records a token of the context (prompt or generated) for the penalty. */
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 void bn_sampler_reset(bn_sampler *s);

@@ -13,9 +13,10 @@
  *     bn_tokenizer_destroy(tk);
  *
  * Models: "gpt2" (byte-level BPE over GPT-2's byte-to-unicode map, merges by
- * rank) and "llama" (SentencePiece: U+2581 for spaces, score-driven merges,
- * <0xXX> byte fallback). The tokenizer copies what it needs: the gguf may be
- * closed afterwards.
+ * rank, after the pre-tokenizer that tokenizer.ggml.pre names: see
+ * tokenizer_pre.h) and "llama" (SentencePiece: U+2581 for spaces,
+ * score-driven merges, <0xXX> byte fallback). The tokenizer copies what it
+ * needs: the gguf may be closed afterwards. docs/tokenizer.md has the rules.
  */
 #ifndef BN_TOKENIZER_H
 #define BN_TOKENIZER_H
@@ -41,6 +42,18 @@ int32_t bn_tokenizer_eot(const bn_tokenizer *t);
 bool bn_tokenizer_add_bos(const bn_tokenizer *t); /* tokenizer.ggml.add_bos_token */
 /* End of generation: eos, eot (and other end tokens the vocabulary marks). */
 bool bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t id);
+
+/* The pre-tokenizer's main name ("llama-bpe", "gpt-2", ...; NULL for
+ * SentencePiece). *guessed (may be NULL) tells whether the file named none
+ * and the kind was inferred (a 128256-token vocabulary is Llama 3's). */
+const char *bn_tokenizer_pre_name(const bn_tokenizer *t, bool *guessed);
+
+/* Id of the token whose text is exactly s (n bytes), or -1. Texts are as
+ * stored: byte-level vocabularies write a space as U+0120, SentencePiece as
+ * U+2581; special tokens are plain ("<|eot_id|>"). */
+int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *s, size_t n);
+/* Whether id is a control token (BOS, EOS, <|eot_id|>, ...). */
+bool bn_tokenizer_is_control(const bn_tokenizer *t, int32_t id);
 
 /* Text (len bytes, any content) to ids, into a malloc'd array the caller
  * frees. add_bos prepends BOS when the model has one; parse_special makes

@@ -1,0 +1,368 @@
+/*
+ * backend_vk.c - the Vulkan backend: the ops of runtime/backend.h as
+ * dispatches recorded into one command buffer per forward pass
+ * (vk_stream.c), submitted at synchronize() with one fence wait. Weights are
+ * repacked and uploaded once (vk_weights.c); each op's shader, push
+ * constants and grid are chosen in vk_ops.c. This file is the glue: device
+ * and object lifetimes, buffers, and the iface table.
+ *
+ * Environment: BN_VK_STATS=1 prints the submission counters at destroy
+ * (one submission per forward pass is the contract), and with
+ * BN_VK_PROFILE=1 the device time per shader; BN_VK_DISABLE_INTDOT=1
+ * and BN_VK_MAX_BUFFER_RANGE / BN_VK_VALIDATION (vk_device.h) for tests.
+ */
+#include "backend_vk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_device.h"
+#include "vk_memory.h"
+#include "vk_ops.h"
+#include "vk_stream.h"
+#include "vk_weights.h"
+
+/* Buffers up to this size are host-visible (device-local where the device
+ * offers that), so results such as logits and token ids are read back
+ * without a second submission. */
+#define READBACK_MAX (1u << 20)
+/* Rows of one part: the grids put rows in dimension x, which every device
+ * allows 65535 workgroups in, and every row shader covers at least one row
+ * per workgroup. */
+#define PART_MAX_ROWS 65535u
+/* The attention shaders' MAX_HD; they split head_dim four ways. */
+#define MAX_HEAD_DIM 256u
+
+struct bn_buf {
+    struct bn_vk_region r;
+    size_t size;
+};
+
+struct vk_ctx {
+    bn_vk_instance *vi;
+    struct bn_vk_device *dev;
+    bn_vk_allocator *alloc;
+    bn_vk_transfer *transfer;
+    bn_vk_stream *stream;
+    struct bn_vk_ops ops;
+    bool ops_ready;
+    struct bn_vk_weights weights;
+    uint64_t syncs;
+};
+
+static void vk_destroy(void *ctx)
+{
+    struct vk_ctx *c = ctx;
+    if (!c) return;
+    if (c->stream) {
+        char err[256];
+        (void)bn_vk_stream_finish(c->stream, err, sizeof err); /* nothing may run while we free */
+    }
+    const char *stats = getenv("BN_VK_STATS");
+    if (stats && stats[0] == '1' && c->stream) {
+        struct bn_vk_stream_stats s;
+        bn_vk_stream_get_stats(c->stream, &s);
+        fprintf(stderr,
+                "bitnet-vk: vulkan stats: %llu submissions for %llu synchronize calls, %llu transfer submissions, "
+                "%llu dispatches, %llu barriers\n",
+                (unsigned long long)s.submits, (unsigned long long)c->syncs,
+                (unsigned long long)(c->transfer ? bn_vk_transfer_submits(c->transfer) : 0),
+                (unsigned long long)s.dispatches, (unsigned long long)s.barriers);
+        const struct bn_vk_profile_entry *pe;
+        const uint32_t n = bn_vk_stream_get_profile(c->stream, &pe);
+        for (uint32_t i = 0; i < n; i++)
+            fprintf(stderr, "bitnet-vk: vulkan profile: %-26s %10.2f ms in %llu dispatches\n", pe[i].name, pe[i].ms,
+                    (unsigned long long)pe[i].dispatches);
+    }
+    /* Even after a lost device nothing we free may still be in use. */
+    if (c->dev) (void)c->dev->fn.vkDeviceWaitIdle(c->dev->device);
+    /* The reverse of creation: weights (uploaded last), ops, stream,
+     * transfer, allocator, device, instance. */
+    if (c->alloc) bn_vk_weights_free(&c->weights, c->alloc);
+    if (c->ops_ready) bn_vk_ops_free(&c->ops);
+    bn_vk_stream_destroy(c->stream);
+    bn_vk_transfer_destroy(c->transfer);
+    bn_vk_allocator_destroy(c->alloc);
+    bn_vk_device_destroy(c->dev);
+    bn_vk_instance_destroy(c->vi);
+    free(c);
+}
+
+static double gib(uint64_t b) { return (double)b / (double)(1ull << 30); }
+
+/* Device memory the engine's buffers take at the default batch (512) and
+ * context (the model's, at most 4096) with an F16 cache. */
+static uint64_t activation_bytes(const struct bn_hparams *hp)
+{
+    const uint64_t B = 512, E = hp->n_embd, F = hp->n_ff;
+    const uint64_t QW = (uint64_t)hp->n_head * hp->head_dim, KVW = (uint64_t)hp->n_head_kv * hp->head_dim;
+    const uint64_t ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    uint64_t wide = E > QW ? E : QW;
+    wide = wide > F ? wide : F;
+    return (uint64_t)hp->n_layer * 2 * ctx * KVW * 2 + B * 4 * (3 * E + 2 * QW + 2 * KVW + 3 * F) + B * wide +
+           (uint64_t)hp->n_vocab * 4;
+}
+
+static enum bn_status vk_supports(void *ctx, const struct bn_model *m, char *err, size_t errlen)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_hparams *hp = &m->hp;
+    const struct bn_vk_device_info *info = c->dev->info;
+    /* Shapes the shaders are written for (attention tiles, F16 pairs). */
+    if (hp->head_dim > MAX_HEAD_DIM || hp->head_dim % 4 != 0)
+        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: head_dim %u unsupported (needs a multiple of 4, at most %u)",
+                       hp->head_dim, MAX_HEAD_DIM);
+    if (hp->n_rot % 2 != 0 || hp->n_rot > hp->head_dim || hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv != 0)
+        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: rope/head shape unsupported (n_rot %u, heads %u/%u)",
+                       hp->n_rot, hp->n_head, hp->n_head_kv);
+    uint64_t heap = 0;
+    for (uint32_t i = 0; i < info->n_heaps; i++)
+        if (info->heaps[i].device_local && info->heaps[i].size > heap) heap = info->heaps[i].size;
+    if (heap == 0)
+        for (uint32_t i = 0; i < info->n_heaps; i++)
+            if (info->heaps[i].size > heap) heap = info->heaps[i].size;
+    const uint64_t need = bn_vk_weights_estimate(m) + activation_bytes(hp);
+    if (need > heap)
+        return bn_errf(err, errlen, BN_ERR_DEVICE, "model needs %.1f GiB, device has %.1f GiB", gib(need), gib(heap));
+    return BN_OK;
+}
+
+static enum bn_status vk_upload_weights(void *ctx, const struct bn_model *m, char *err, size_t errlen)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_limits *lim = &c->dev->info->limits;
+    /* A new model: its tensors and tables replace the old ones. Recorded
+     * work that still uses them is submitted first. */
+    enum bn_status st = bn_vk_stream_finish(c->stream, err, errlen);
+    if (st != BN_OK) return st;
+    bn_vk_ops_forget_model(&c->ops);
+    bn_vk_weights_free(&c->weights, c->alloc);
+    struct bn_vk_part_limits pl = {.max_bytes = lim->max_storage_buffer_range, .max_rows = PART_MAX_ROWS};
+    if (pl.max_bytes > bn_vk_max_region(c->alloc)) pl.max_bytes = bn_vk_max_region(c->alloc);
+    return bn_vk_weights_upload(&c->weights, m, c->alloc, c->transfer, &pl, err, errlen);
+}
+
+static bn_buf *vk_buf_alloc(void *ctx, size_t bytes, char *err, size_t errlen)
+{
+    struct vk_ctx *c = ctx;
+    const uint64_t range = c->dev->info->limits.max_storage_buffer_range;
+    if (bytes > range) {
+        char s1[32], s2[32];
+        bn_errf(err, errlen, BN_ERR_DEVICE,
+                "vulkan: a buffer of %s exceeds the device's storage-buffer range (%s); use a smaller -b or -c",
+                bn_vk_fmt_bytes(bytes, s1), bn_vk_fmt_bytes(range, s2));
+        return NULL;
+    }
+    bn_buf *b = calloc(1, sizeof *b);
+    if (!b) {
+        bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
+        return NULL;
+    }
+    b->size = bytes;
+    enum bn_vk_mem_class cls = bytes <= READBACK_MAX ? BN_VK_MEM_READBACK : BN_VK_MEM_ACTIVATIONS;
+    if (bn_vk_alloc(c->alloc, cls, bytes, &b->r, err, errlen) != BN_OK) {
+        free(b);
+        return NULL;
+    }
+    /* Zero-filled, as the interface promises: at once when mapped (nothing
+     * recorded can use a fresh region), else in order in the stream. */
+    if (b->r.mapped) memset(b->r.mapped, 0, (size_t)b->r.size);
+    else bn_vk_stream_zero(c->stream, &b->r);
+    return b;
+}
+
+static void vk_buf_free(void *ctx, bn_buf *b)
+{
+    struct vk_ctx *c = ctx;
+    if (!b) return;
+    bn_vk_stream_release(c->stream, &b->r);
+    free(b);
+}
+
+static void vk_buf_write(void *ctx, bn_buf *dst, size_t offset, const void *src, size_t bytes)
+{
+    struct vk_ctx *c = ctx;
+    BN_ASSERT(offset <= dst->size && bytes <= dst->size - offset);
+    if (bytes) bn_vk_stream_write(c->stream, &dst->r, offset, src, bytes);
+}
+
+static enum bn_status vk_synchronize(void *ctx, char *err, size_t errlen)
+{
+    struct vk_ctx *c = ctx;
+    c->syncs++;
+    return bn_vk_stream_finish(c->stream, err, errlen);
+}
+
+static enum bn_status vk_buf_read(void *ctx, const bn_buf *src, size_t offset, void *dst, size_t bytes, char *err,
+                                  size_t errlen)
+{
+    struct vk_ctx *c = ctx;
+    BN_ASSERT(offset <= src->size && bytes <= src->size - offset);
+    enum bn_status st = bn_vk_stream_finish(c->stream, err, errlen);
+    if (st != BN_OK || bytes == 0) return st;
+    return bn_vk_transfer_read(c->transfer, &src->r, offset, dst, bytes, err, errlen);
+}
+
+/* The device copy of a tensor; NULL (failure latched) if it has none. */
+static const struct bn_vk_weight *weight(struct vk_ctx *c, const struct bn_tensor *t)
+{
+    const struct bn_vk_weight *w = bn_vk_weights_get(&c->weights, t);
+    if (!w) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "vulkan: tensor %s was not uploaded (upload_weights first)", t ? t->name : "(null)");
+        bn_vk_stream_fail(c->stream, BN_ERR_DEVICE, msg);
+    }
+    return w;
+}
+
+static void vk_embed(void *ctx, const struct bn_tensor *table, const bn_buf *tokens, uint32_t n_rows, bn_buf *out)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_weight *w = weight(c, table);
+    if (w) bn_vk_op_embed(&c->ops, w, &tokens->r, n_rows, &out->r);
+}
+
+static void vk_rmsnorm(void *ctx, const bn_buf *x, uint32_t row0, uint32_t n_rows, uint32_t width,
+                       const struct bn_tensor *w, float eps, bn_buf *out)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_weight *dw = w ? weight(c, w) : NULL;
+    if (!w || dw) bn_vk_op_rmsnorm(&c->ops, &x->r, row0, n_rows, width, dw, eps, &out->r);
+}
+
+static void vk_quantize(void *ctx, const bn_buf *x, uint32_t n_rows, uint32_t width, const struct bn_tensor *w,
+                        float eps, bn_buf *q, bn_buf *q_scale)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_weight *dw = w ? weight(c, w) : NULL;
+    if (!w || dw) bn_vk_op_quantize(&c->ops, &x->r, n_rows, width, dw, eps, &q->r, &q_scale->r);
+}
+
+static void vk_matmul_ternary(void *ctx, const struct bn_linear *lin, const bn_buf *q, const bn_buf *q_scale,
+                              uint32_t n_rows, bn_buf *out, bool accumulate)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_weight *w = weight(c, lin->w);
+    if (w && w->kind != BN_VK_W_TERNARY) {
+        bn_vk_stream_fail(c->stream, BN_ERR_MODEL, "vulkan: matmul_ternary on a weight that is not ternary");
+        return;
+    }
+    if (w) bn_vk_op_matmul(&c->ops, w, lin->scale, &q->r, &q_scale->r, n_rows, &out->r, accumulate);
+}
+
+static void vk_rope(void *ctx, bn_buf *x, const struct bn_rope_args *a)
+{
+    struct vk_ctx *c = ctx;
+    bn_vk_op_rope(&c->ops, &x->r, a);
+}
+
+static void vk_kv_store(void *ctx, const bn_buf *k, const bn_buf *v, const struct bn_attn_args *a, bn_buf *cache_k,
+                        bn_buf *cache_v)
+{
+    struct vk_ctx *c = ctx;
+    BN_ASSERT(a->pos0 + a->n_rows <= a->n_ctx);
+    bn_vk_op_kv_store(&c->ops, &k->r, &v->r, a, &cache_k->r, &cache_v->r);
+}
+
+static void vk_attention(void *ctx, const bn_buf *q, const bn_buf *cache_k, const bn_buf *cache_v,
+                         const struct bn_attn_args *a, bn_buf *out)
+{
+    struct vk_ctx *c = ctx;
+    bn_vk_op_attention(&c->ops, &q->r, &cache_k->r, &cache_v->r, a, &out->r);
+}
+
+static void vk_ffn_act(void *ctx, const bn_buf *gate, const bn_buf *up, uint32_t n_rows, uint32_t width,
+                       enum bn_ffn_act act, bn_buf *out)
+{
+    struct vk_ctx *c = ctx;
+    bn_vk_op_ffn_act(&c->ops, &gate->r, &up->r, n_rows, width, act, &out->r);
+}
+
+static void vk_head(void *ctx, const struct bn_tensor *w, const bn_buf *x, uint32_t n_rows, bn_buf *logits)
+{
+    struct vk_ctx *c = ctx;
+    const struct bn_vk_weight *dw = weight(c, w);
+    if (dw) bn_vk_op_head(&c->ops, dw, &x->r, n_rows, &logits->r);
+}
+
+static void vk_argmax(void *ctx, const bn_buf *logits, uint32_t n_rows, uint32_t n_vocab, bn_buf *out_ids)
+{
+    struct vk_ctx *c = ctx;
+    bn_vk_op_argmax(&c->ops, &logits->r, n_rows, n_vocab, &out_ids->r);
+}
+
+static void vk_topk(void *ctx, const bn_buf *logits, uint32_t n_vocab, uint32_t k, bn_buf *out_ids, bn_buf *out_vals)
+{
+    struct vk_ctx *c = ctx;
+    bn_vk_op_topk(&c->ops, &logits->r, n_vocab, k, &out_ids->r, &out_vals->r);
+}
+
+enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_backend_vk_opts *opts, char *err,
+                                    size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct vk_ctx *c = calloc(1, sizeof *c);
+    if (!c) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
+    struct bn_vk_instance_opts io = {.validation = opts && opts->validation};
+    enum bn_status st = bn_vk_instance_create(&io, &c->vi, err, errlen);
+    int index = opts ? opts->device_index : -1;
+    if (st == BN_OK && index < 0) {
+        index = bn_vk_instance_pick_auto(c->vi, err, errlen);
+        if (index < 0 && opts && opts->allow_cpu_device) index = bn_vk_instance_pick_cpu(c->vi, err, errlen);
+        if (index < 0) st = BN_ERR_DEVICE;
+    }
+    if (st == BN_OK) st = bn_vk_device_create(c->vi, (uint32_t)index, &c->dev, err, errlen);
+    if (st == BN_OK) st = bn_vk_allocator_create(c->dev, &c->alloc, err, errlen);
+    if (st == BN_OK) st = bn_vk_transfer_create(c->dev, c->alloc, &c->transfer, err, errlen);
+    if (st == BN_OK) st = bn_vk_stream_create(c->dev, c->alloc, &c->stream, err, errlen);
+    if (st == BN_OK && (st = bn_vk_ops_init(&c->ops, c->dev, c->alloc, c->stream, err, errlen)) == BN_OK)
+        c->ops_ready = true;
+    if (st != BN_OK) {
+        vk_destroy(c);
+        return st;
+    }
+    out->ctx = c;
+    out->iface = (struct bn_backend_i){
+        .name = "vulkan",
+        .destroy = vk_destroy,
+        .supports = vk_supports,
+        .upload_weights = vk_upload_weights,
+        .buf_alloc = vk_buf_alloc,
+        .buf_free = vk_buf_free,
+        .buf_write = vk_buf_write,
+        .buf_read = vk_buf_read,
+        .embed = vk_embed,
+        .rmsnorm = vk_rmsnorm,
+        .quantize = vk_quantize,
+        .matmul_ternary = vk_matmul_ternary,
+        .rope = vk_rope,
+        .kv_store = vk_kv_store,
+        .attention = vk_attention,
+        .ffn_act = vk_ffn_act,
+        .head = vk_head,
+        .argmax = vk_argmax,
+        .topk = vk_topk,
+        .synchronize = vk_synchronize,
+    };
+    return BN_OK;
+}
+
+enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_backend_vk_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!be || be->iface.destroy != vk_destroy || !be->ctx) return BN_ERR_USAGE;
+    const struct vk_ctx *c = be->ctx;
+    struct bn_vk_stream_stats s;
+    bn_vk_stream_get_stats(c->stream, &s);
+    out->submits = s.submits;
+    out->synchronizes = c->syncs;
+    out->transfer_submits = bn_vk_transfer_submits(c->transfer);
+    out->dispatches = s.dispatches;
+    out->barriers = s.barriers;
+    out->validation_errors = bn_vk_instance_validation_errors(c->vi);
+    out->int_dot = c->ops.use_dot;
+    out->device_bytes = bn_vk_allocator_bytes(c->alloc);
+    snprintf(out->device, sizeof out->device, "%s", c->dev->info->name);
+    return BN_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * backend_vk.h - the Vulkan backend: the ops of runtime/backend.h recorded as
+ * compute dispatches into one command buffer per forward call, submitted at
+ * synchronize() with one fence wait.
+ *
+ *     struct bn_backend be;
+ *     struct bn_backend_vk_opts o = {.device_index = -1};   // -1: auto choice
+ *     if (bn_backend_vk_create(&be, &o, err, sizeof err) != BN_OK) -> CPU, err says why
+ *     be.iface.supports(be.ctx, model, err, len);           // memory, features
+ *     be.iface.upload_weights(be.ctx, model, err, len);     // repack + staging upload
+ *     ... engine ...
+ *     be.iface.destroy(be.ctx);                             // device, instance, loader
+ */
+#ifndef BN_BACKEND_VK_H
+#define BN_BACKEND_VK_H
+
+#include <stdbool.h>
+
+#include "backend.h"
+
+struct bn_backend_vk_opts {
+    int device_index;       /* -1: first usable GPU (discrete, integrated, virtual) */
+    bool allow_cpu_device;  /* let -1 pick a CPU device (lavapipe) too             */
+    bool validation;        /* VK_LAYER_KHRONOS_validation (also BN_VK_VALIDATION=1) */
+};
+
+/* BN_ERR_DEVICE with a one-line reason ("no Vulkan loader ...", "device 1
+ * lacks 8-bit storage", "no Vulkan GPU: ...") when no usable device could be
+ * opened; BN_ERR_USAGE for a device index that does not exist. */
+enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_backend_vk_opts *opts, char *err,
+                                    size_t errlen);
+
+/* Counters of a Vulkan backend, for tests and debugging (BN_VK_STATS=1
+ * prints them at destroy). One forward pass is one submission: a greedy
+ * decode loop makes exactly one per generated token. */
+struct bn_backend_vk_stats {
+    uint64_t submits;          /* forward passes submitted (synchronize calls with work) */
+    uint64_t synchronizes;     /* synchronize() calls                                    */
+    uint64_t transfer_submits; /* weight uploads and readbacks outside forward passes    */
+    uint64_t dispatches;
+    uint64_t barriers;
+    uint32_t validation_errors; /* from VK_LAYER_KHRONOS_validation, when enabled       */
+    bool int_dot;               /* ternary shaders use the packed 4x8-bit dot product   */
+    uint64_t device_bytes;      /* device memory held                                   */
+    char device[256];
+};
+/* BN_ERR_USAGE when be is not a Vulkan backend. */
+enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_backend_vk_stats *out);
+
+#endif

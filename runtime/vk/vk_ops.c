@@ -1,0 +1,445 @@
+/*
+ * vk_ops.c - the op encoders: pick the shader variant, fill its push
+ * constants, size its grid, record it. Everything numeric happens in the
+ * shaders; the host only computes what the reference computes on the host
+ * too (1/sqrt(head_dim), the RoPE frequencies).
+ */
+#include "vk_ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bn_shaders.h"
+#include "vk_push.h"
+
+struct pipe_info {
+    const char *name;
+    const uint32_t *spv;
+    const size_t *spv_len;
+    uint32_t n_bindings;
+    uint32_t write_mask;
+    uint32_t push_size;
+    uint32_t fixed_wg; /* local size fixed in the shader; 0: specialized to ops->wg */
+};
+
+#define PIPE(name, nb, writes, push, wg) {#name, name##_spv, &name##_spv_len, nb, writes, sizeof(struct push), wg}
+static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
+    [BN_VK_PIPE_EMBED_F16] = PIPE(embed_f16_i32_f32, 3, 1u << 2, bn_pc_embed, 0),
+    [BN_VK_PIPE_EMBED_F32] = PIPE(embed_f32_i32_f32, 3, 1u << 2, bn_pc_embed, 0),
+    [BN_VK_PIPE_RMSNORM] = PIPE(rmsnorm_f32_f32, 3, 1u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_QUANTIZE] = PIPE(quantize_f32_i8, 4, 3u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_QUANTIZE_NORM] = PIPE(quantize_f32_i8_norm, 4, 3u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_MATVEC] = PIPE(matvec_t2_i8_f32, 5, 1u << 4, bn_pc_matmul, 0),
+    [BN_VK_PIPE_MATVEC_DOT] = PIPE(matvec_t2_i8_f32_dot, 5, 1u << 4, bn_pc_matmul, 0),
+    [BN_VK_PIPE_MATMUL] = PIPE(matmul_t2_i8_f32, 5, 1u << 4, bn_pc_matmul, 128),
+    [BN_VK_PIPE_MATMUL_DOT] = PIPE(matmul_t2_i8_f32_dot, 5, 1u << 4, bn_pc_matmul, 128),
+    [BN_VK_PIPE_ROPE] = PIPE(rope_f32_f32, 2, 1u << 0, bn_pc_rope, 0),
+    [BN_VK_PIPE_KV_F16] = PIPE(kv_store_f32_f16, 4, 3u << 2, bn_pc_kv, 0),
+    [BN_VK_PIPE_KV_F32] = PIPE(kv_store_f32_f32, 4, 3u << 2, bn_pc_kv, 0),
+    [BN_VK_PIPE_ATTN_DECODE_F16] = PIPE(attn_decode_f16_f32_f32, 4, 1u << 3, bn_pc_attn, 0),
+    [BN_VK_PIPE_ATTN_DECODE_F32] = PIPE(attn_decode_f32_f32_f32, 4, 1u << 3, bn_pc_attn, 0),
+    [BN_VK_PIPE_ATTN_REDUCE] = PIPE(attn_reduce_f32_f32, 2, 1u << 1, bn_pc_attn, 0),
+    [BN_VK_PIPE_ATTN_PREFILL_F16] = PIPE(attn_prefill_f16_f32_f32, 4, 1u << 3, bn_pc_attn, 64),
+    [BN_VK_PIPE_ATTN_PREFILL_F32] = PIPE(attn_prefill_f32_f32_f32, 4, 1u << 3, bn_pc_attn, 64),
+    [BN_VK_PIPE_FFN_ACT] = PIPE(ffn_act_f32_f32, 3, 1u << 2, bn_pc_act, 0),
+    [BN_VK_PIPE_HEAD_F16] = PIPE(head_f16_f32_f32, 3, 1u << 2, bn_pc_head, 0),
+    [BN_VK_PIPE_HEAD_F32] = PIPE(head_f32_f32_f32, 3, 1u << 2, bn_pc_head, 0),
+    [BN_VK_PIPE_ARGMAX] = PIPE(argmax_f32_i32, 2, 1u << 1, bn_pc_argmax, 0),
+    [BN_VK_PIPE_TOPK] = PIPE(topk_f32, 4, 7u << 1, bn_pc_topk, 0),
+};
+#undef PIPE
+
+/* Shader-side constants the host sizes grids and buffers with. */
+#define MATVEC_MAX_ITEMS 1024 /* matvec_t2_i8_f32.comp MAX_ITEMS        */
+#define MATMUL_TN 32          /* matmul_t2_i8_f32.comp TN, TM           */
+#define MATMUL_TM 32
+#define HEAD_R 4              /* head_f16_f32_f32.comp R, T             */
+#define HEAD_T 4
+#define HEAD_MAX_WG 128       /* its shared memory is R * T * WG floats  */
+#define ATTN_BR 16            /* attn_prefill: rows per workgroup       */
+#define ATTN_BCMAX 32         /* attn_prefill: keys per tile, at most   */
+#define ATTN_SHARED_FIXED (ATTN_BR * ATTN_BCMAX * 4 * 4) /* its score array, bytes */
+#define ATTN_MAX_CHUNK 256    /* attn_decode: MAX_CHUNK                  */
+#define TOPK_TILE 1024        /* topk_f32.comp TILE                      */
+#define TOPK_MAX_PARTS 64     /* bounds the merge pass's input           */
+
+static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+
+static void fail(struct bn_vk_ops *o, enum bn_status st, const char *fmt, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, what);
+    bn_vk_stream_fail(o->stream, st, msg);
+}
+
+enum bn_status bn_vk_ops_init(struct bn_vk_ops *o, const struct bn_vk_device *dev, bn_vk_allocator *alloc,
+                              bn_vk_stream *stream, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->dev = dev;
+    o->alloc = alloc;
+    o->stream = stream;
+    const struct bn_vk_device_info *info = dev->info;
+    /* A few subgroups per workgroup; a power of two for the tree reductions. */
+    uint32_t sg = info->features.subgroup_size ? info->features.subgroup_size : 32;
+    uint32_t wg = 64;
+    while (wg < 4 * sg && wg < 256) wg *= 2;
+    while (wg > info->limits.max_workgroup_invocations || wg > info->limits.max_workgroup_size[0]) wg /= 2;
+    o->wg = wg;
+    uint32_t tile = (info->limits.max_shared_memory - ATTN_SHARED_FIXED - 256) / 8;
+    o->attn_tile = tile > 4096 ? 4096 : tile;
+    const char *no_dot = getenv("BN_VK_DISABLE_INTDOT");
+    o->use_dot = info->features.int_dot && !(no_dot && no_dot[0] && strcmp(no_dot, "0") != 0);
+    return bn_vk_alloc(alloc, BN_VK_MEM_ACTIVATIONS, 16, &o->dummy, err, errlen);
+}
+
+void bn_vk_ops_forget_model(struct bn_vk_ops *o)
+{
+    for (uint32_t i = 0; i < o->n_ropes; i++) bn_vk_stream_release(o->stream, &o->ropes[i].r);
+    o->n_ropes = 0;
+}
+
+void bn_vk_ops_free(struct bn_vk_ops *o)
+{
+    for (uint32_t i = 0; i < o->n_ropes; i++) bn_vk_free(o->alloc, &o->ropes[i].r);
+    free(o->ropes);
+    bn_vk_free(o->alloc, &o->scratch);
+    bn_vk_free(o->alloc, &o->topk_part);
+    bn_vk_free(o->alloc, &o->dummy);
+    for (int i = 0; i < BN_VK_PIPE_COUNT; i++) bn_vk_pipeline_destroy(o->dev, &o->pipes[i]);
+    memset(o, 0, sizeof *o);
+}
+
+/* The pipeline, created on its first use; NULL after a failure (latched). */
+static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id)
+{
+    if (!bn_vk_stream_ok(o->stream)) return NULL;
+    struct bn_vk_pipeline *p = &o->pipes[id];
+    if (p->pipeline != VK_NULL_HANDLE) return p;
+    const struct pipe_info *pi = &pipe_info[id];
+    uint32_t wg = pi->fixed_wg ? pi->fixed_wg : o->wg;
+    if (id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32) wg = wg > HEAD_MAX_WG ? HEAD_MAX_WG : wg;
+    struct bn_vk_pipeline_desc d = {.name = pi->name,
+                                    .spv = pi->spv,
+                                    .spv_len = *pi->spv_len,
+                                    .n_bindings = pi->n_bindings,
+                                    .write_mask = pi->write_mask,
+                                    .push_size = pi->push_size,
+                                    .wg_size = wg,
+                                    .spec = {wg, o->attn_tile},
+                                    .n_spec = 2};
+    char err[256];
+    enum bn_status st = bn_vk_pipeline_create(o->dev, VK_NULL_HANDLE, &d, p, err, sizeof err);
+    if (st != BN_OK) {
+        bn_vk_stream_fail(o->stream, st, err);
+        return NULL;
+    }
+    return p;
+}
+
+static void dispatch(struct bn_vk_ops *o, const struct bn_vk_pipeline *p, const struct bn_vk_region *r, uint32_t n,
+                     const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t group)
+{
+    bn_vk_stream_dispatch(o->stream, p, r, n, push, push_size, gx, gy, gz, group);
+}
+
+static uint32_t next_group(struct bn_vk_ops *o)
+{
+    if (++o->group_seq == 0) o->group_seq = 1;
+    return o->group_seq;
+}
+
+void bn_vk_op_embed(struct bn_vk_ops *o, const struct bn_vk_weight *table, const struct bn_vk_region *tokens,
+                    uint32_t n_rows, const struct bn_vk_region *out)
+{
+    if (n_rows == 0) return;
+    const bool f16 = table->kind == BN_VK_W_F16;
+    const struct bn_vk_pipeline *p = pipe(o, f16 ? BN_VK_PIPE_EMBED_F16 : BN_VK_PIPE_EMBED_F32);
+    if (!p) return;
+    const uint32_t group = next_group(o);
+    for (uint32_t i = 0; i < table->n_parts; i++) {
+        const struct bn_vk_part *part = &table->parts[i];
+        struct bn_pc_embed pc = {.n_rows = n_rows, .width = table->k, .row0 = part->row0, .part_rows = part->n_rows};
+        const struct bn_vk_region r[3] = {part->data, *tokens, *out};
+        dispatch(o, p, r, 3, &pc, sizeof pc, ceil_div(f16 ? table->k / 2 : table->k, p->wg_size), n_rows, 1, group);
+    }
+}
+
+void bn_vk_op_rmsnorm(struct bn_vk_ops *o, const struct bn_vk_region *x, uint32_t row0, uint32_t n_rows,
+                      uint32_t width, const struct bn_vk_weight *w, float eps, const struct bn_vk_region *out)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *p = pipe(o, BN_VK_PIPE_RMSNORM);
+    if (!p) return;
+    struct bn_pc_norm pc = {.n_rows = n_rows, .width = width, .row0 = row0, .has_w = w != NULL, .eps = eps};
+    const struct bn_vk_region r[3] = {*x, w ? w->parts[0].data : o->dummy, *out};
+    dispatch(o, p, r, 3, &pc, sizeof pc, n_rows, 1, 1, 0);
+}
+
+void bn_vk_op_quantize(struct bn_vk_ops *o, const struct bn_vk_region *x, uint32_t n_rows, uint32_t width,
+                       const struct bn_vk_weight *w, float eps, const struct bn_vk_region *q,
+                       const struct bn_vk_region *q_scale)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *p = pipe(o, w ? BN_VK_PIPE_QUANTIZE_NORM : BN_VK_PIPE_QUANTIZE);
+    if (!p) return;
+    struct bn_pc_norm pc = {.n_rows = n_rows, .width = width, .row0 = 0, .has_w = w != NULL, .eps = eps};
+    const struct bn_vk_region r[4] = {*x, w ? w->parts[0].data : o->dummy, *q, *q_scale};
+    dispatch(o, p, r, 4, &pc, sizeof pc, n_rows, 1, 1, 0);
+}
+
+void bn_vk_op_matmul(struct bn_vk_ops *o, const struct bn_vk_weight *w, float lin_scale, const struct bn_vk_region *q,
+                     const struct bn_vk_region *q_scale, uint32_t n_rows, const struct bn_vk_region *out,
+                     bool accumulate)
+{
+    if (n_rows == 0) return;
+    if (w->nb > MATVEC_MAX_ITEMS) {
+        fail(o, BN_ERR_MODEL, "vulkan: ternary rows longer than 262144 weights are not supported%s", "");
+        return;
+    }
+    /* Decode reads each weight once per token: the matvec spreads a row's
+     * blocks over threads. Prefill tiles weights x tokens in shared memory. */
+    const bool vec = n_rows == 1;
+    const enum bn_vk_pipe id = vec ? (o->use_dot ? BN_VK_PIPE_MATVEC_DOT : BN_VK_PIPE_MATVEC)
+                                   : (o->use_dot ? BN_VK_PIPE_MATMUL_DOT : BN_VK_PIPE_MATMUL);
+    const struct bn_vk_pipeline *p = pipe(o, id);
+    if (!p) return;
+    /* About two blocks per thread, within the shader's item array. */
+    uint32_t rows_per_wg = ceil_div(2 * p->wg_size, w->nb);
+    if (rows_per_wg > MATVEC_MAX_ITEMS / w->nb) rows_per_wg = MATVEC_MAX_ITEMS / w->nb;
+    if (rows_per_wg > 64) rows_per_wg = 64;
+    const uint32_t group = next_group(o);
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        const struct bn_vk_part *part = &w->parts[i];
+        struct bn_pc_matmul pc = {.n_tok = n_rows,
+                                  .k_words = w->k_words,
+                                  .n_rows = part->n_rows,
+                                  .row0 = part->row0,
+                                  .out_stride = w->n,
+                                  .nb = w->nb,
+                                  .per_block = w->per_block,
+                                  .accumulate = accumulate,
+                                  .w_scale = w->w_scale,
+                                  .lin_scale = lin_scale,
+                                  .rows_per_wg = rows_per_wg};
+        const struct bn_vk_region r[5] = {part->data, w->per_block ? part->scales : o->dummy, *q, *q_scale, *out};
+        if (vec) dispatch(o, p, r, 5, &pc, sizeof pc, ceil_div(part->n_rows, rows_per_wg), n_rows, 1, group);
+        else dispatch(o, p, r, 5, &pc, sizeof pc, ceil_div(part->n_rows, MATMUL_TN), ceil_div(n_rows, MATMUL_TM), 1, group);
+    }
+}
+
+void bn_vk_rope_freqs(float base, uint32_t n_rot, const float *freq_factors, uint32_t *words)
+{
+    const double two_pi = 6.283185307179586476925286766559;
+    for (uint32_t j = 0; j < n_rot / 2; j++) {
+        /* The reference's angle is pos * inv_freq in double; the shader
+         * needs inv_freq in turns, modulo whole turns. */
+        double inv = pow((double)base, -2.0 * (double)j / (double)n_rot);
+        if (freq_factors) inv /= (double)freq_factors[j];
+        double turns = inv / two_pi;
+        turns -= floor(turns);
+        const double hi = floor(ldexp(turns, 32));
+        const double lo = floor(ldexp(ldexp(turns, 32) - hi, 32));
+        words[2 * j] = (uint32_t)lo;
+        words[2 * j + 1] = (uint32_t)hi;
+    }
+}
+
+/* The frequency table of these RoPE arguments, made and uploaded (in the
+ * stream, ahead of its first use) the first time they are seen. */
+static const struct bn_vk_region *rope_table(struct bn_vk_ops *o, const struct bn_rope_args *a)
+{
+    const void *ff = a->freq_factors ? a->freq_factors->data : NULL;
+    for (uint32_t i = 0; i < o->n_ropes; i++)
+        if (o->ropes[i].base == a->base && o->ropes[i].n_rot == a->n_rot && o->ropes[i].freq_factors == ff)
+            return &o->ropes[i].r;
+    struct bn_vk_rope_table *grown = realloc(o->ropes, (o->n_ropes + 1) * sizeof *grown);
+    uint32_t *words = malloc((size_t)a->n_rot * sizeof *words);
+    if (!grown || !words) {
+        if (grown) o->ropes = grown;
+        free(words);
+        fail(o, BN_ERR_NOMEM, "vulkan: out of memory%s", "");
+        return NULL;
+    }
+    o->ropes = grown;
+    struct bn_vk_rope_table *t = &o->ropes[o->n_ropes];
+    memset(t, 0, sizeof *t);
+    char err[256];
+    enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_WEIGHTS, (VkDeviceSize)a->n_rot * 4, &t->r, err, sizeof err);
+    if (st != BN_OK) {
+        free(words);
+        bn_vk_stream_fail(o->stream, st, err);
+        return NULL;
+    }
+    t->base = a->base;
+    t->n_rot = a->n_rot;
+    t->freq_factors = ff;
+    o->n_ropes++;
+    bn_vk_rope_freqs(a->base, a->n_rot, ff, words);
+    bn_vk_stream_write(o->stream, &t->r, 0, words, (VkDeviceSize)a->n_rot * 4);
+    free(words);
+    return &t->r;
+}
+
+void bn_vk_op_rope(struct bn_vk_ops *o, const struct bn_vk_region *x, const struct bn_rope_args *a)
+{
+    if (a->n_rows == 0 || a->n_rot < 2) return;
+    const struct bn_vk_pipeline *p = pipe(o, BN_VK_PIPE_ROPE);
+    const struct bn_vk_region *table = p ? rope_table(o, a) : NULL;
+    if (!table) return;
+    struct bn_pc_rope pc = {.n_rows = a->n_rows,
+                            .n_head = a->n_head,
+                            .head_dim = a->head_dim,
+                            .n_rot = a->n_rot,
+                            .pos0 = a->pos0,
+                            .neox = a->kind == BN_ROPE_NEOX};
+    const struct bn_vk_region r[2] = {*x, *table};
+    dispatch(o, p, r, 2, &pc, sizeof pc, ceil_div(a->n_head * (a->n_rot / 2), p->wg_size), a->n_rows, 1, 0);
+}
+
+void bn_vk_op_kv_store(struct bn_vk_ops *o, const struct bn_vk_region *k, const struct bn_vk_region *v,
+                       const struct bn_attn_args *a, const struct bn_vk_region *cache_k,
+                       const struct bn_vk_region *cache_v)
+{
+    if (a->n_rows == 0) return;
+    const bool f16 = a->kv_type == BN_KV_F16;
+    const struct bn_vk_pipeline *p = pipe(o, f16 ? BN_VK_PIPE_KV_F16 : BN_VK_PIPE_KV_F32);
+    if (!p) return;
+    const uint32_t width = a->n_head_kv * a->head_dim;
+    struct bn_pc_kv pc = {.n_rows = a->n_rows, .width = width, .pos0 = a->pos0};
+    const struct bn_vk_region r[4] = {*k, *v, *cache_k, *cache_v};
+    dispatch(o, p, r, 4, &pc, sizeof pc, ceil_div(f16 ? width / 2 : width, p->wg_size), a->n_rows, 1, 0);
+}
+
+/* Cache positions per decode split: enough splits to spread a long cache
+ * over the device, few enough that the reduce pass stays short. */
+static uint32_t decode_chunk(uint32_t len)
+{
+    if (len <= 4096) return 64;
+    return len <= 8192 ? 128 : ATTN_MAX_CHUNK;
+}
+
+void bn_vk_op_attention(struct bn_vk_ops *o, const struct bn_vk_region *q, const struct bn_vk_region *cache_k,
+                        const struct bn_vk_region *cache_v, const struct bn_attn_args *a,
+                        const struct bn_vk_region *out)
+{
+    if (a->n_rows == 0) return;
+    const bool f16 = a->kv_type == BN_KV_F16;
+    const uint32_t hd = a->head_dim, len = a->pos0 + a->n_rows;
+    struct bn_pc_attn pc = {.n_rows = a->n_rows,
+                            .pos0 = a->pos0,
+                            .n_head = a->n_head,
+                            .group = a->n_head / a->n_head_kv,
+                            .head_dim = hd,
+                            .kv_width = a->n_head_kv * hd,
+                            .scale = 1.0f / sqrtf((float)hd)};
+    if (a->n_rows > 1) {
+        const struct bn_vk_pipeline *p = pipe(o, f16 ? BN_VK_PIPE_ATTN_PREFILL_F16 : BN_VK_PIPE_ATTN_PREFILL_F32);
+        if (!p) return;
+        pc.chunk = o->attn_tile / hd < ATTN_BCMAX ? o->attn_tile / hd : ATTN_BCMAX;
+        const struct bn_vk_region r[4] = {*q, *cache_k, *cache_v, *out};
+        dispatch(o, p, r, 4, &pc, sizeof pc, ceil_div(a->n_rows, ATTN_BR), a->n_head, 1, 0);
+        return;
+    }
+    /* Decode: partial softmax per split of the cache, then the reduce. */
+    const struct bn_vk_pipeline *p1 = pipe(o, f16 ? BN_VK_PIPE_ATTN_DECODE_F16 : BN_VK_PIPE_ATTN_DECODE_F32);
+    const struct bn_vk_pipeline *p2 = pipe(o, BN_VK_PIPE_ATTN_REDUCE);
+    if (!p1 || !p2) return;
+    pc.chunk = decode_chunk(len);
+    pc.n_split = ceil_div(len, pc.chunk);
+    const VkDeviceSize bytes = (VkDeviceSize)a->n_rows * a->n_head * pc.n_split * (hd + 2) * sizeof(float);
+    if (o->scratch.size < bytes) {
+        /* Earlier recorded passes may still read the old one. */
+        bn_vk_stream_release(o->stream, &o->scratch);
+        char err[256];
+        enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->scratch, err, sizeof err);
+        if (st != BN_OK) {
+            bn_vk_stream_fail(o->stream, st, err);
+            return;
+        }
+    }
+    const struct bn_vk_region scratch = bn_vk_region_sub(&o->scratch, 0, bytes);
+    const struct bn_vk_region r1[4] = {*q, *cache_k, *cache_v, scratch};
+    dispatch(o, p1, r1, 4, &pc, sizeof pc, pc.n_split, a->n_head, a->n_rows, 0);
+    const struct bn_vk_region r2[2] = {scratch, *out};
+    dispatch(o, p2, r2, 2, &pc, sizeof pc, a->n_head, a->n_rows, 1, 0);
+}
+
+void bn_vk_op_ffn_act(struct bn_vk_ops *o, const struct bn_vk_region *gate, const struct bn_vk_region *up,
+                      uint32_t n_rows, uint32_t width, enum bn_ffn_act act, const struct bn_vk_region *out)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *p = pipe(o, BN_VK_PIPE_FFN_ACT);
+    if (!p) return;
+    struct bn_pc_act pc = {.width = width, .n_rows = n_rows, .act = act == BN_ACT_SILU};
+    const struct bn_vk_region r[3] = {*gate, *up, *out};
+    dispatch(o, p, r, 3, &pc, sizeof pc, ceil_div(width, p->wg_size), n_rows, 1, 0);
+}
+
+void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x, uint32_t n_rows,
+                   const struct bn_vk_region *logits)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *p = pipe(o, w->kind == BN_VK_W_F16 ? BN_VK_PIPE_HEAD_F16 : BN_VK_PIPE_HEAD_F32);
+    if (!p) return;
+    const uint32_t group = next_group(o);
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        const struct bn_vk_part *part = &w->parts[i];
+        struct bn_pc_head pc = {.n_tok = n_rows, .k = w->k, .n_rows = part->n_rows, .row0 = part->row0,
+                                .out_stride = w->n};
+        const struct bn_vk_region r[3] = {part->data, *x, *logits};
+        dispatch(o, p, r, 3, &pc, sizeof pc, ceil_div(part->n_rows, HEAD_R), ceil_div(n_rows, HEAD_T), 1, group);
+    }
+}
+
+void bn_vk_op_argmax(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint32_t n_rows, uint32_t n_vocab,
+                     const struct bn_vk_region *ids)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *p = pipe(o, BN_VK_PIPE_ARGMAX);
+    if (!p) return;
+    struct bn_pc_argmax pc = {.n_rows = n_rows, .n_vocab = n_vocab};
+    const struct bn_vk_region r[2] = {*logits, *ids};
+    dispatch(o, p, r, 2, &pc, sizeof pc, n_rows, 1, 1, 0);
+}
+
+void bn_vk_op_topk(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint32_t n_vocab, uint32_t k,
+                   const struct bn_vk_region *ids, const struct bn_vk_region *vals)
+{
+    if (k == 0 || k > BN_VK_TOPK_MAX || k > n_vocab) {
+        bn_vk_stream_fail(o->stream, BN_ERR_USAGE, "vulkan: top-k needs 1 <= k <= min(256, n_vocab)");
+        return;
+    }
+    const struct bn_vk_pipeline *p = pipe(o, BN_VK_PIPE_TOPK);
+    if (!p) return;
+    /* Slices of about four tiles spread the selection over the device; the
+     * cap keeps the single-workgroup merge short (at most 64 * k inputs). */
+    uint32_t n_parts = ceil_div(n_vocab, 4 * TOPK_TILE);
+    if (n_parts > TOPK_MAX_PARTS) n_parts = TOPK_MAX_PARTS;
+    const uint32_t chunk = ceil_div(n_vocab, n_parts);
+    n_parts = ceil_div(n_vocab, chunk); /* no empty slice */
+    struct bn_pc_topk pc = {.n_vocab = n_vocab, .k = k, .chunk = chunk, .n_parts = n_parts, .pass = 0};
+    struct bn_vk_region part = o->dummy;
+    if (n_parts > 1) {
+        const VkDeviceSize bytes = (VkDeviceSize)TOPK_MAX_PARTS * BN_VK_TOPK_MAX * 2 * sizeof(uint32_t);
+        if (o->topk_part.size < bytes) {
+            /* Allocated once at its largest size, so it never moves under a
+             * recorded pass. */
+            char err[256];
+            enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->topk_part, err, sizeof err);
+            if (st != BN_OK) {
+                bn_vk_stream_fail(o->stream, st, err);
+                return;
+            }
+        }
+        part = bn_vk_region_sub(&o->topk_part, 0, (VkDeviceSize)n_parts * k * 2 * sizeof(uint32_t));
+    }
+    const struct bn_vk_region r[4] = {*logits, part, *ids, *vals};
+    dispatch(o, p, r, 4, &pc, sizeof pc, n_parts, 1, 1, 0);
+    if (n_parts > 1) {
+        pc.pass = 1;
+        dispatch(o, p, r, 4, &pc, sizeof pc, 1, 1, 1, 0);
+    }
+}
