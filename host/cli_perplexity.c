@@ -89,33 +89,6 @@ static int parse(int argc, char **argv, struct ppl_opts *o)
     return 0;
 }
 
-/* The whole file, bytes verbatim. */
-static int read_text(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail(1, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *grown = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-        if (!grown) free(buf);
-        buf = grown;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return cli_fail(3, "%s: out of memory", path);
-    if (bad) {
-        free(buf);
-        return cli_fail(1, "%s: read error", path);
-    }
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 /* log p(target) under the softmax of one row of logits, in double. */
 static double log_prob(const float *z, uint32_t n, int32_t target)
 {
@@ -164,7 +137,7 @@ int cli_perplexity(int argc, char **argv)
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
         goto done;
     }
-    if ((rc = read_text(o.file, &text, &len)) != 0) goto done;
+    if ((rc = cli_read_file(o.file, &text, &len)) != 0) goto done;
     /* Plain text: "<|...|>" in the file stays text (no special parsing). */
     if ((st = bn_tokenizer_encode(tok, text, len, false, false, &ids, &n_tok, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
