@@ -14,39 +14,6 @@
 static const char *models[] = {"i2s_bitnet_b158", "tq2_bitnet"};
 static const int seq_lens[] = {1, 9, 40};
 
-static int read_ids(const char *path, int32_t *ids, int max)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d", &ids[n]) == 1) n++;
-    fclose(f);
-    return n;
-}
-
-static uint32_t argmax(const float *x, uint32_t n)
-{
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* Largest minus second largest value. */
-static float top2_margin(const float *x, uint32_t n)
-{
-    uint32_t best = argmax(x, n);
-    float second = -INFINITY;
-    for (uint32_t i = 0; i < n; i++)
-        if (i != best && x[i] > second) second = x[i];
-    return x[best] - second;
-}
-
-/* With an F16 cache the argmax may flip where the reference itself is a
- * near-tie (the golden README measures 95% agreement); rows whose reference
- * margin is below this are exempt from the argmax check, never from NMSE. */
-#define F16_ARGMAX_MIN_MARGIN 0.05f
-
 /* Greedy decoding after the prompt, in-process. */
 static void greedy(bn_engine *e, const float *first, uint32_t n_vocab, int32_t *out, int n)
 {
@@ -54,7 +21,7 @@ static void greedy(bn_engine *e, const float *first, uint32_t n_vocab, int32_t *
     char err[256];
     memcpy(logits, first, n_vocab * sizeof *logits);
     for (int i = 0; i < n; i++) {
-        out[i] = (int32_t)argmax(logits, n_vocab);
+        out[i] = (int32_t)test_argmax(logits, n_vocab);
         if (i + 1 < n && bn_engine_eval(e, &out[i], 1, false, logits, err, sizeof err) != BN_OK) {
             CHECKF(0, "decode failed: %s", err);
             break;
@@ -84,9 +51,9 @@ static void check_model(const char *td, const char *name, enum bn_kv_type kv, do
         const int L = seq_lens[s];
         int32_t tokens[64], want_greedy[16], got_greedy[16];
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.tokens.txt", td, name, L);
-        CHECKF(read_ids(path, tokens, 64) == L, "%s: expected %d tokens", path, L);
+        CHECKF(test_read_ids(path, tokens, 64) == L, "%s: expected %d tokens", path, L);
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.greedy.txt", td, name, L);
-        CHECKF(read_ids(path, want_greedy, 16) == 16, "%s: expected 16 ids", path);
+        CHECKF(test_read_ids(path, want_greedy, 16) == 16, "%s: expected 16 ids", path);
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.logits.f32", td, name, L);
         size_t size = 0;
         float *ref = test_read_file(path, &size);
@@ -105,8 +72,8 @@ static void check_model(const char *td, const char *name, enum bn_kv_type kv, do
         const float *last = logits + (size_t)(L - 1) * n_vocab;
         double nm = test_nmse(last, ref, n_vocab);
         CHECKF(nm <= tol, "%s seq%d kv %s: NMSE %.3g > %.3g", name, L, kvn, nm, tol);
-        CHECKF(argmax(last, n_vocab) == argmax(ref, n_vocab), "%s seq%d kv %s: argmax %u != %u", name, L, kvn,
-               argmax(last, n_vocab), argmax(ref, n_vocab));
+        CHECKF(test_argmax(last, n_vocab) == test_argmax(ref, n_vocab), "%s seq%d kv %s: argmax %u != %u", name, L, kvn,
+               test_argmax(last, n_vocab), test_argmax(ref, n_vocab));
         printf("%s seq%-2d kv %s: last-row NMSE %.3g\n", name, L, kvn, nm);
         if (L == 9) {
             snprintf(path, sizeof path, "%s/golden/%s/seq9.all_logits.f32", td, name);
@@ -116,8 +83,8 @@ static void check_model(const char *td, const char *name, enum bn_kv_type kv, do
                 double nr = test_nmse(logits + (size_t)r * n_vocab, all + (size_t)r * n_vocab, n_vocab);
                 CHECKF(nr <= tol, "%s seq9 row %d kv %s: NMSE %.3g", name, r, kvn, nr);
                 const float *want = all + (size_t)r * n_vocab;
-                if (kv == BN_KV_F32 || top2_margin(want, n_vocab) >= F16_ARGMAX_MIN_MARGIN)
-                    CHECKF(argmax(logits + (size_t)r * n_vocab, n_vocab) == argmax(want, n_vocab),
+                if (kv == BN_KV_F32 || test_top2_margin(want, n_vocab) >= TEST_F16_ARGMAX_MIN_MARGIN)
+                    CHECKF(test_argmax(logits + (size_t)r * n_vocab, n_vocab) == test_argmax(want, n_vocab),
                            "%s seq9 row %d kv %s: argmax differs", name, r, kvn);
             }
             free(all);
@@ -141,11 +108,11 @@ static void check_cli(const char *td, const char *name)
         const int L = seq_lens[s];
         int32_t tokens[64], want[16];
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.tokens.txt", td, name, L);
-        int n = read_ids(path, tokens, 64);
+        int n = test_read_ids(path, tokens, 64);
         char list[1024] = "";
         for (int i = 0; i < n; i++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? " " : "", tokens[i]);
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.greedy.txt", td, name, L);
-        read_ids(path, want, 16);
+        test_read_ids(path, want, 16);
 
         snprintf(out, sizeof out, "%s/golden_%s_seq%d.f32", BN_BINARY_DIR, name, L);
         remove(out);
@@ -161,7 +128,7 @@ static void check_cli(const char *td, const char *name)
             size_t nv = rsize / sizeof(float);
             double nm = test_nmse(got + (size_t)(L - 1) * nv, ref, nv);
             CHECKF(nm <= 1e-3, "cli %s seq%d: NMSE %.3g", name, L, nm);
-            CHECKF(argmax(got + (size_t)(L - 1) * nv, (uint32_t)nv) == argmax(ref, (uint32_t)nv), "cli %s seq%d: argmax",
+            CHECKF(test_argmax(got + (size_t)(L - 1) * nv, (uint32_t)nv) == test_argmax(ref, (uint32_t)nv), "cli %s seq%d: argmax",
                    name, L);
         }
         free(got);

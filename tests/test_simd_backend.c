@@ -85,14 +85,6 @@ static int run_logits(const struct bn_model *m, const char *isa, int threads, bo
     return rc;
 }
 
-static uint32_t argmax(const float *x, size_t n)
-{
-    size_t b = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return (uint32_t)b;
-}
-
 static void check_model(const char *what, const struct bn_model *m)
 {
     const uint32_t N = 13, V = m->hp.n_vocab;
@@ -114,7 +106,7 @@ static void check_model(const char *what, const struct bn_model *m)
             CHECKF(memcmp(a, b, bytes) == 0, "%s %s: batched prefill equals token by token", what, kr->name);
         const double e = test_nmse(a, ref, (size_t)N * V);
         uint32_t same = 0;
-        for (uint32_t i = 0; i < N; i++) same += argmax(a + (size_t)i * V, V) == argmax(ref + (size_t)i * V, V);
+        for (uint32_t i = 0; i < N; i++) same += test_argmax(a + (size_t)i * V, V) == test_argmax(ref + (size_t)i * V, V);
         printf("%-14s %-12s vs scalar: NMSE %.3g, argmax %u/%u\n", what, kr->name, e, same, N);
         /* typically 1e-13; where a rounding difference in attention moves one
          * int8 activation across a rounding edge, the rest of the pass
@@ -140,7 +132,7 @@ static void check_q8_head(const char *what, const struct bn_model *m)
     if (run_logits(m, NULL, 2, false, tokens, N, false, f16) == 0 && run_logits(m, NULL, 2, true, tokens, N, false, q8) == 0) {
         const double e = test_nmse(q8, f16, (size_t)N * V);
         uint32_t same = 0;
-        for (uint32_t i = 0; i < N; i++) same += argmax(q8 + (size_t)i * V, V) == argmax(f16 + (size_t)i * V, V);
+        for (uint32_t i = 0; i < N; i++) same += test_argmax(q8 + (size_t)i * V, V) == test_argmax(f16 + (size_t)i * V, V);
         printf("%-14s head q8 vs f16: logit NMSE %.3g, argmax %u/%u\n", what, e, same, N);
         CHECKF(e < 2e-4, "%s: q8 head NMSE %g", what, e);
         CHECKF(same >= N - 1, "%s: q8 head argmax %u/%u", what, same, N);

@@ -24,34 +24,6 @@
 static const char *models[] = {"i2s_bitnet_b158", "tq2_bitnet"};
 static const int seq_lens[] = {1, 9, 40};
 #define N_SEQ 3
-#define F16_ARGMAX_MIN_MARGIN 0.05f /* as tests/test_golden.c */
-
-static int read_ids(const char *path, int32_t *ids, int max)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d", &ids[n]) == 1) n++;
-    fclose(f);
-    return n;
-}
-
-static uint32_t argmax(const float *x, uint32_t n)
-{
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-static float top2_margin(const float *x, uint32_t n)
-{
-    uint32_t best = argmax(x, n);
-    float second = -INFINITY;
-    for (uint32_t i = 0; i < n; i++)
-        if (i != best && x[i] > second) second = x[i];
-    return x[best] - second;
-}
 
 struct run {
     enum bn_kv_type kv;
@@ -94,9 +66,9 @@ static void run_model(struct bn_backend *be, const char *td, const char *name, s
         const int L = seq_lens[s];
         int32_t tokens[64], want[16], got[16];
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.tokens.txt", td, name, L);
-        CHECKF(read_ids(path, tokens, 64) == L, "%s: expected %d tokens", path, L);
+        CHECKF(test_read_ids(path, tokens, 64) == L, "%s: expected %d tokens", path, L);
         snprintf(path, sizeof path, "%s/golden/%s/seq%d.greedy.txt", td, name, L);
-        CHECKF(read_ids(path, want, 16) == 16, "%s: expected 16 ids", path);
+        CHECKF(test_read_ids(path, want, 16) == 16, "%s: expected 16 ids", path);
         float *logits = r->logits[s] = calloc((size_t)L * V, sizeof *logits);
         bn_engine_reset(e);
         CHECKF(bn_engine_eval(e, tokens, (uint32_t)L, true, logits, err, sizeof err) == BN_OK, "%s", err);
@@ -108,7 +80,7 @@ static void run_model(struct bn_backend *be, const char *td, const char *name, s
             const float *last = logits + (size_t)(L - 1) * V;
             double nm = ref ? test_nmse(last, ref, V) : 1.0;
             CHECKF(nm <= tol, "%s seq%d kv %s: NMSE %.3g > %.3g", name, L, kvn, nm, tol);
-            CHECKF(ref && argmax(last, V) == argmax(ref, V), "%s seq%d kv %s: argmax differs", name, L, kvn);
+            CHECKF(ref && test_argmax(last, V) == test_argmax(ref, V), "%s seq%d kv %s: argmax differs", name, L, kvn);
             printf("%s seq%-2d kv %s n_batch %u: last-row NMSE %.3g", name, L, kvn, r->n_batch, nm);
             free(ref);
             if (L == 9) {
@@ -121,8 +93,8 @@ static void run_model(struct bn_backend *be, const char *td, const char *name, s
                     double nr = test_nmse(g, w, V);
                     worst = nr > worst ? nr : worst;
                     CHECKF(nr <= tol, "%s seq9 row %d kv %s: NMSE %.3g", name, row, kvn, nr);
-                    if (r->kv == BN_KV_F32 || top2_margin(w, V) >= F16_ARGMAX_MIN_MARGIN)
-                        CHECKF(argmax(g, V) == argmax(w, V), "%s seq9 row %d kv %s: argmax differs", name, row, kvn);
+                    if (r->kv == BN_KV_F32 || test_top2_margin(w, V) >= TEST_F16_ARGMAX_MIN_MARGIN)
+                        CHECKF(test_argmax(g, V) == test_argmax(w, V), "%s seq9 row %d kv %s: argmax differs", name, row, kvn);
                 }
                 printf(", worst row NMSE %.3g", worst);
                 free(all);
@@ -176,30 +148,16 @@ static void check_clean(const struct bn_backend *be, const char *what)
     CHECKF(s.validation_errors == 0, "%s: %u validation errors", what, s.validation_errors);
 }
 
-/* The device index the in-process backend uses, for --device vulkan:N. */
-static int device_index(void)
-{
-    const char *dev = getenv("BN_VK_TEST_DEVICE");
-    if (dev && dev[0]) return atoi(dev);
-    bn_vk_instance *vi;
-    char err[256];
-    if (bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, err, sizeof err) != BN_OK) return -1;
-    int i = bn_vk_instance_pick_auto(vi, err, sizeof err);
-    if (i < 0) i = bn_vk_instance_pick_cpu(vi, err, sizeof err);
-    bn_vk_instance_destroy(vi);
-    return i;
-}
-
 /* `logits --device vulkan:N` and `generate --device vulkan:N`, as a user runs them. */
 static void check_cli(const char *td, const char *name, int dev)
 {
     char cmd[4096], path[1024], out[1024], list[1024] = "";
     int32_t tokens[64], want[16];
     snprintf(path, sizeof path, "%s/golden/%s/seq9.tokens.txt", td, name);
-    int n = read_ids(path, tokens, 64);
+    int n = test_read_ids(path, tokens, 64);
     for (int i = 0; i < n; i++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? " " : "", tokens[i]);
     snprintf(path, sizeof path, "%s/golden/%s/seq9.greedy.txt", td, name);
-    read_ids(path, want, 16);
+    test_read_ids(path, want, 16);
 
     snprintf(out, sizeof out, "%s/vk_golden_%s.f32", BN_BINARY_DIR, name);
     remove(out);
@@ -215,7 +173,7 @@ static void check_cli(const char *td, const char *name, int dev)
         const size_t V = rsize / sizeof(float) / 9;
         for (int row = 0; row < 9; row++) {
             double nm = test_nmse(got + row * V, ref + row * V, V);
-            CHECKF(nm <= 1e-3 && argmax(got + row * V, (uint32_t)V) == argmax(ref + row * V, (uint32_t)V),
+            CHECKF(nm <= 1e-3 && test_argmax(got + row * V, (uint32_t)V) == test_argmax(ref + row * V, (uint32_t)V),
                    "cli %s row %d: NMSE %.3g or argmax", name, row, nm);
         }
     }
@@ -314,7 +272,7 @@ int main(void)
     check_clean(&be, "golden models");
     be.iface.destroy(be.ctx);
 
-    const int dev = device_index();
+    const int dev = test_vk_device_index();
     CHECK(dev >= 0, "a Vulkan device index for the command line");
     for (size_t mi = 0; dev >= 0 && mi < sizeof models / sizeof models[0]; mi++) check_cli(td, models[mi], dev);
     return test_report("test_vk_golden");

@@ -139,25 +139,6 @@ static void fix_scales(struct bn_tensor *t, bool unit)
 
 /* ============================ backend helpers ============================ */
 
-static bn_buf *upload(struct bn_backend *be, const void *data, size_t bytes)
-{
-    char err[256];
-    bn_buf *b = be->iface.buf_alloc(be->ctx, bytes, err, sizeof err);
-    CHECKF(b != NULL, "buf_alloc %zu: %s", bytes, err);
-    if (b && data) be->iface.buf_write(be->ctx, b, 0, data, bytes);
-    return b;
-}
-
-static bool download(struct bn_backend *be, const bn_buf *b, void *dst, size_t bytes)
-{
-    char err[256];
-    enum bn_status st = be->iface.synchronize(be->ctx, err, sizeof err);
-    CHECKF(st == BN_OK, "synchronize: %s", err);
-    if (st == BN_OK) st = be->iface.buf_read(be->ctx, b, 0, dst, bytes, err, sizeof err);
-    CHECKF(st == BN_OK, "buf_read: %s", err);
-    return st == BN_OK;
-}
-
 static bool upload_model(struct bn_backend *be, struct tmodel *tm)
 {
     char err[256];
@@ -193,9 +174,9 @@ static void test_rmsnorm(struct bn_backend *be)
         float *x = rand_floats((size_t)total * W, -3.0f, 3.0f);
         float *ref = malloc((size_t)rows * W * sizeof *ref), *got = malloc((size_t)rows * W * sizeof *got);
         for (int with_w = 0; with_w < 2; with_w++) {
-            bn_buf *b[2] = {upload(be, x, (size_t)total * W * 4), upload(be, NULL, (size_t)rows * W * 4)};
+            bn_buf *b[2] = {test_vk_upload(be, x, (size_t)total * W * 4), test_vk_upload(be, NULL, (size_t)rows * W * 4)};
             be->iface.rmsnorm(be->ctx, b[0], row0, rows, W, with_w ? tm.layer.attn_norm : NULL, 1e-5f, b[1]);
-            download(be, b[1], got, (size_t)rows * W * 4);
+            test_vk_download(be, b[1], got, (size_t)rows * W * 4);
             for (uint32_t t = 0; t < rows; t++)
                 bn_rmsnorm_row_scalar(x + (size_t)(row0 + t) * W, with_w ? w : NULL, W, 1e-5f, ref + (size_t)t * W);
             double e = test_nmse(got, ref, (size_t)rows * W);
@@ -231,11 +212,11 @@ static void test_quantize(struct bn_backend *be)
         int8_t *qr = malloc((size_t)rows * W), *qg = malloc((size_t)rows * W);
         float *sr = malloc(rows * sizeof *sr), *sg = malloc(rows * sizeof *sg), *tmp = malloc(W * sizeof *tmp);
         for (int norm = 0; norm < 2; norm++) {
-            bn_buf *b[3] = {upload(be, x, (size_t)rows * W * 4), upload(be, NULL, (size_t)rows * W),
-                            upload(be, NULL, rows * 4)};
+            bn_buf *b[3] = {test_vk_upload(be, x, (size_t)rows * W * 4), test_vk_upload(be, NULL, (size_t)rows * W),
+                            test_vk_upload(be, NULL, rows * 4)};
             be->iface.quantize(be->ctx, b[0], rows, W, norm ? tm.layer.attn_norm : NULL, 1e-5f, b[1], b[2]);
-            download(be, b[1], qg, (size_t)rows * W);
-            download(be, b[2], sg, rows * 4);
+            test_vk_download(be, b[1], qg, (size_t)rows * W);
+            test_vk_download(be, b[2], sg, rows * 4);
             for (uint32_t t = 0; t < rows; t++) {
                 const float *row = x + (size_t)t * W;
                 if (norm) {
@@ -326,9 +307,9 @@ static void matmul_case(struct bn_backend *be, uint32_t type, uint32_t k, uint32
     float *s = malloc(rows * sizeof *s), *out0 = rand_floats((size_t)rows * n, -1.0f, 1.0f);
     for (uint32_t t = 0; t < rows; t++) s[t] = unit ? 1.0f : frand(10.0f, 1000.0f);
     float *got = malloc((size_t)rows * n * sizeof *got), *ref = malloc((size_t)rows * n * sizeof *ref);
-    bn_buf *b[3] = {upload(be, q, (size_t)rows * k), upload(be, s, rows * 4), upload(be, out0, (size_t)rows * n * 4)};
+    bn_buf *b[3] = {test_vk_upload(be, q, (size_t)rows * k), test_vk_upload(be, s, rows * 4), test_vk_upload(be, out0, (size_t)rows * n * 4)};
     be->iface.matmul_ternary(be->ctx, &tm.layer.wq, b[0], b[1], rows, b[2], accumulate);
-    download(be, b[2], got, (size_t)rows * n * 4);
+    test_vk_download(be, b[2], got, (size_t)rows * n * 4);
     const size_t rb = ternary_row_bytes(type, k);
     size_t exact = 0, wrong_int = 0;
     for (uint32_t t = 0; t < rows; t++)
@@ -393,9 +374,9 @@ static void test_embed(struct bn_backend *be, uint32_t n_vocab)
         int32_t tok[7] = {0, (int32_t)n_vocab - 1, 1, 0, (int32_t)(rnd() % n_vocab), (int32_t)(rnd() % n_vocab),
                           (int32_t)(n_vocab / 2)};
         float *got = malloc((size_t)rows * k * 4), *ref = malloc((size_t)rows * k * 4);
-        bn_buf *b[2] = {upload(be, tok, sizeof tok), upload(be, NULL, (size_t)rows * k * 4)};
+        bn_buf *b[2] = {test_vk_upload(be, tok, sizeof tok), test_vk_upload(be, NULL, (size_t)rows * k * 4)};
         be->iface.embed(be->ctx, &tm.t[SLOT_TABLE], b[0], rows, b[1]);
-        download(be, b[1], got, (size_t)rows * k * 4);
+        test_vk_download(be, b[1], got, (size_t)rows * k * 4);
         const size_t rb = tm.t[SLOT_TABLE].nbytes / n_vocab;
         for (uint32_t t = 0; t < rows; t++) bn_row_to_f32_scalar(type, d + (size_t)tok[t] * rb, k, ref + (size_t)t * k);
         CHECKF(memcmp(got, ref, (size_t)rows * k * 4) == 0, "embed %s k %u vocab %u: not exact", bn_type_name(type), k,
@@ -424,9 +405,9 @@ static void test_head(struct bn_backend *be, uint32_t n_vocab)
             }
             float *x = rand_floats((size_t)rows * k, -1.0f, 1.0f), *scratch = malloc(k * 4);
             float *got = malloc((size_t)rows * n_vocab * 4), *ref = malloc((size_t)rows * n_vocab * 4);
-            bn_buf *b[2] = {upload(be, x, (size_t)rows * k * 4), upload(be, NULL, (size_t)rows * n_vocab * 4)};
+            bn_buf *b[2] = {test_vk_upload(be, x, (size_t)rows * k * 4), test_vk_upload(be, NULL, (size_t)rows * n_vocab * 4)};
             be->iface.head(be->ctx, &tm.t[SLOT_HEAD], b[0], rows, b[1]);
-            download(be, b[1], got, (size_t)rows * n_vocab * 4);
+            test_vk_download(be, b[1], got, (size_t)rows * n_vocab * 4);
             const size_t rb = tm.t[SLOT_HEAD].nbytes / n_vocab;
             for (uint32_t t = 0; t < rows; t++)
                 for (uint32_t r = 0; r < n_vocab; r++)
@@ -443,7 +424,7 @@ static void test_head(struct bn_backend *be, uint32_t n_vocab)
     }
 }
 
-static void test_argmax(struct bn_backend *be)
+static void test_argmax_op(struct bn_backend *be)
 {
     CHECK(be->iface.argmax != NULL, "the Vulkan backend has the argmax op");
     if (!be->iface.argmax) return;
@@ -469,9 +450,9 @@ static void test_argmax(struct bn_backend *be)
                     want[t] = (int32_t)i;
                 }
         }
-        bn_buf *b[2] = {upload(be, l, (size_t)rows * V * 4), upload(be, NULL, sizeof got)};
+        bn_buf *b[2] = {test_vk_upload(be, l, (size_t)rows * V * 4), test_vk_upload(be, NULL, sizeof got)};
         be->iface.argmax(be->ctx, b[0], rows, V, b[1]);
-        download(be, b[1], got, sizeof got);
+        test_vk_download(be, b[1], got, sizeof got);
         CHECKF(memcmp(got, want, sizeof got) == 0, "argmax vocab %u: %d %d %d %d, want %d %d %d %d", V, got[0], got[1],
                got[2], got[3], want[0], want[1], want[2], want[3]);
         free_bufs(be, b, 2);
@@ -501,9 +482,9 @@ static void test_rope(struct bn_backend *be)
                                  .n_rot = cases[ci].n_rot, .base = cases[ci].base, .kind = cases[ci].kind,
                                  .freq_factors = cases[ci].ff ? &fft : NULL};
         float *x = rand_floats((size_t)rows * W, -2.0f, 2.0f), *got = malloc((size_t)rows * W * 4);
-        bn_buf *b = upload(be, x, (size_t)rows * W * 4);
+        bn_buf *b = test_vk_upload(be, x, (size_t)rows * W * 4);
         be->iface.rope(be->ctx, b, &a);
-        download(be, b, got, (size_t)rows * W * 4);
+        test_vk_download(be, b, got, (size_t)rows * W * 4);
         double maxd = 0;
         for (uint32_t t = 0; t < rows; t++)
             for (uint32_t h = 0; h < a.n_head; h++)
@@ -532,13 +513,13 @@ static void test_kv_store(struct bn_backend *be)
         const size_t elem = f16 ? 2 : 4, cache_bytes = (size_t)n_ctx * W * elem;
         struct bn_attn_args a = {.n_rows = rows, .pos0 = pos0, .n_head = 4, .n_head_kv = n_kv, .head_dim = hd,
                                  .n_ctx = n_ctx, .kv_type = f16 ? BN_KV_F16 : BN_KV_F32};
-        bn_buf *b[4] = {upload(be, k, (size_t)rows * W * 4), upload(be, v, (size_t)rows * W * 4),
-                        upload(be, NULL, cache_bytes), upload(be, NULL, cache_bytes)};
+        bn_buf *b[4] = {test_vk_upload(be, k, (size_t)rows * W * 4), test_vk_upload(be, v, (size_t)rows * W * 4),
+                        test_vk_upload(be, NULL, cache_bytes), test_vk_upload(be, NULL, cache_bytes)};
         be->iface.kv_store(be->ctx, b[0], b[1], &a, b[2], b[3]);
         uint8_t *gk = malloc(cache_bytes), *gv = malloc(cache_bytes), *rk = calloc(1, cache_bytes),
                 *rv = calloc(1, cache_bytes);
-        download(be, b[2], gk, cache_bytes);
-        download(be, b[3], gv, cache_bytes);
+        test_vk_download(be, b[2], gk, cache_bytes);
+        test_vk_download(be, b[3], gv, cache_bytes);
         for (size_t i = 0; i < (size_t)rows * W; i++) {
             const size_t dst = (size_t)pos0 * W + i;
             if (f16) {
@@ -590,10 +571,10 @@ static void test_attention(struct bn_backend *be)
             }
             float *q = rand_floats((size_t)rows * QW, -3.0f, 3.0f), *got = malloc((size_t)rows * QW * 4),
                   *ref = malloc((size_t)rows * QW * 4), *scores = malloc(n_ctx * 4);
-            bn_buf *b[4] = {upload(be, q, (size_t)rows * QW * 4), upload(be, ck, cache_bytes),
-                            upload(be, cv, cache_bytes), upload(be, NULL, (size_t)rows * QW * 4)};
+            bn_buf *b[4] = {test_vk_upload(be, q, (size_t)rows * QW * 4), test_vk_upload(be, ck, cache_bytes),
+                            test_vk_upload(be, cv, cache_bytes), test_vk_upload(be, NULL, (size_t)rows * QW * 4)};
             be->iface.attention(be->ctx, b[0], b[1], b[2], &a, b[3]);
-            download(be, b[3], got, (size_t)rows * QW * 4);
+            test_vk_download(be, b[3], got, (size_t)rows * QW * 4);
             const uint32_t group = a.n_head / a.n_head_kv;
             for (uint32_t t = 0; t < rows; t++)
                 for (uint32_t h = 0; h < a.n_head; h++) {
@@ -620,10 +601,10 @@ static void test_ffn_act(struct bn_backend *be)
     float *g = rand_floats((size_t)rows * W, -12.0f, 12.0f), *u = rand_floats((size_t)rows * W, -2.0f, 2.0f);
     float *got = malloc((size_t)rows * W * 4), *ref = malloc((size_t)rows * W * 4);
     for (int act = 0; act < 2; act++) {
-        bn_buf *b[3] = {upload(be, g, (size_t)rows * W * 4), upload(be, u, (size_t)rows * W * 4),
-                        upload(be, NULL, (size_t)rows * W * 4)};
+        bn_buf *b[3] = {test_vk_upload(be, g, (size_t)rows * W * 4), test_vk_upload(be, u, (size_t)rows * W * 4),
+                        test_vk_upload(be, NULL, (size_t)rows * W * 4)};
         be->iface.ffn_act(be->ctx, b[0], b[1], rows, W, act ? BN_ACT_SILU : BN_ACT_RELU2, b[2]);
-        download(be, b[2], got, (size_t)rows * W * 4);
+        test_vk_download(be, b[2], got, (size_t)rows * W * 4);
         if (act) bn_silu_mul_scalar(g, u, (size_t)rows * W, ref);
         else bn_relu2_mul_scalar(g, u, (size_t)rows * W, ref);
         double e = test_nmse(got, ref, (size_t)rows * W);
@@ -658,7 +639,7 @@ int main(void)
     test_matmul(&be, false);
     test_embed(&be, 333);
     test_head(&be, 333);
-    test_argmax(&be);
+    test_argmax_op(&be);
     test_rope(&be);
     test_kv_store(&be);
     test_attention(&be);
@@ -690,7 +671,7 @@ int main(void)
         test_matmul(&be, true);
         test_embed(&be, 333);
         test_head(&be, 333);
-        test_argmax(&be);
+        test_argmax_op(&be);
         test_kv_store(&be);
         test_attention(&be);
         check_clean(&be, "staged memory");

@@ -55,25 +55,6 @@ static int ent_cmp(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static bn_buf *upload(struct bn_backend *be, const void *data, size_t bytes)
-{
-    char err[256];
-    bn_buf *b = be->iface.buf_alloc(be->ctx, bytes, err, sizeof err);
-    CHECKF(b != NULL, "buf_alloc %zu: %s", bytes, err);
-    if (b && data) be->iface.buf_write(be->ctx, b, 0, data, bytes);
-    return b;
-}
-
-static bool download(struct bn_backend *be, const bn_buf *b, void *dst, size_t bytes)
-{
-    char err[256];
-    enum bn_status st = be->iface.synchronize(be->ctx, err, sizeof err);
-    CHECKF(st == BN_OK, "synchronize: %s", err);
-    if (st == BN_OK) st = be->iface.buf_read(be->ctx, b, 0, dst, bytes, err, sizeof err);
-    CHECKF(st == BN_OK, "buf_read: %s", err);
-    return st == BN_OK;
-}
-
 /* Random logits on a grid of quarter steps in [-8, 8): about 64 distinct
  * values, so a vocabulary of thousands has long runs of ties everywhere,
  * the k-th place included. Some special values go in at random places. */
@@ -96,9 +77,9 @@ static void check_topk(struct bn_backend *be, uint32_t V, uint32_t k, bool with_
     for (uint32_t i = 0; i < V; i++) ref[i] = (struct ent){sanitize(l[i]), (int32_t)i};
     qsort(ref, V, sizeof *ref, ent_cmp);
 
-    bn_buf *b[3] = {upload(be, l, (size_t)V * 4), upload(be, NULL, k * 4), upload(be, NULL, k * 4)};
+    bn_buf *b[3] = {test_vk_upload(be, l, (size_t)V * 4), test_vk_upload(be, NULL, k * 4), test_vk_upload(be, NULL, k * 4)};
     be->iface.topk(be->ctx, b[0], V, k, b[1], b[2]);
-    bool ok = download(be, b[1], ids, k * 4) && download(be, b[2], vals, k * 4);
+    bool ok = test_vk_download(be, b[1], ids, k * 4) && test_vk_download(be, b[2], vals, k * 4);
     uint32_t bad = k;
     for (uint32_t j = 0; ok && j < k && bad == k; j++)
         if (ids[j] != ref[j].id || memcmp(&vals[j], &ref[j].v, 4) != 0) bad = j;
@@ -197,20 +178,6 @@ static void check_engine(struct bn_backend *be, const char *td, const char *name
     bn_model_close(m);
 }
 
-/* The device index the in-process backend uses, for --device vulkan:N. */
-static int device_index(void)
-{
-    const char *dev = getenv("BN_VK_TEST_DEVICE");
-    if (dev && dev[0]) return atoi(dev);
-    bn_vk_instance *vi;
-    char err[256];
-    if (bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, err, sizeof err) != BN_OK) return -1;
-    int i = bn_vk_instance_pick_auto(vi, err, sizeof err);
-    if (i < 0) i = bn_vk_instance_pick_cpu(vi, err, sizeof err);
-    bn_vk_instance_destroy(vi);
-    return i;
-}
-
 /* Reads up to max ids printed by `generate --ids`; the exit status in *rc. */
 static int generate_ids(const char *cmd, int32_t *ids, int max, int *rc)
 {
@@ -306,7 +273,7 @@ int main(void)
         if (b == 1) check_clean(&be, "engine top-k");
         be.iface.destroy(be.ctx);
     }
-    const int dev = device_index();
+    const int dev = test_vk_device_index();
     CHECK(dev >= 0, "a Vulkan device index for the command line");
     for (size_t mi = 0; dev >= 0 && mi < 2; mi++) check_cli_sampling(td, models[mi], dev);
     return test_report("test_vk_topk");
