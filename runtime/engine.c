@@ -30,6 +30,8 @@ struct bn_engine {
     bn_buf *ids;              /* int32 [1]: the greedy token (backend argmax op) */
     bn_buf *top_ids;          /* int32 [BN_ENGINE_TOPK_MAX] (backend topk op)    */
     bn_buf *top_vals;         /* float [BN_ENGINE_TOPK_MAX]                      */
+    float *host_logits;       /* [n_vocab] when a backend lacks argmax or topk:
+                                 the host then selects from these, each token  */
     bn_buf **cache_k;         /* per layer [n_ctx, n_kv * hd]                    */
     bn_buf **cache_v;
 };
@@ -90,6 +92,10 @@ enum bn_status bn_engine_create(const struct bn_model *m, struct bn_backend *be,
     if (st == BN_OK && be->iface.argmax) st = alloc_buf(e, &e->ids, sizeof(int32_t), err, errlen);
     if (st == BN_OK && be->iface.topk) st = alloc_buf(e, &e->top_ids, BN_ENGINE_TOPK_MAX * sizeof(int32_t), err, errlen);
     if (st == BN_OK && be->iface.topk) st = alloc_buf(e, &e->top_vals, BN_ENGINE_TOPK_MAX * sizeof(float), err, errlen);
+    if (st == BN_OK && (!be->iface.argmax || !be->iface.topk)) {
+        e->host_logits = malloc((size_t)hp->n_vocab * sizeof *e->host_logits);
+        if (!e->host_logits) st = bn_errf(err, errlen, BN_ERR_NOMEM, "engine: out of memory");
+    }
     e->logit_rows = 1;
     for (uint32_t il = 0; st == BN_OK && il < hp->n_layer; il++) {
         st = alloc_buf(e, &e->cache_k[il], (size_t)e->p.n_ctx * KVW * kv_elem, err, errlen);
@@ -112,6 +118,7 @@ void bn_engine_destroy(bn_engine *e)
         if (e->cache_v) be->buf_free(ctx, e->cache_v[il]);
         if (e->cache_k) be->buf_free(ctx, e->cache_k[il]);
     }
+    free(e->host_logits);
     free(e->cache_v);
     free(e->cache_k);
     bn_buf *bufs[] = {e->top_vals, e->top_ids, e->ids, e->logits, e->xn, e->ffn, e->up, e->gate, e->attn, e->v,
@@ -243,9 +250,8 @@ enum bn_status bn_engine_eval_argmax(bn_engine *e, const int32_t *tokens, uint32
     if (e->ids) return eval(e, tokens, n, false, NULL, token, 0, NULL, NULL, err, errlen);
     /* No argmax op: the logits come back and the host picks. */
     const uint32_t n_vocab = e->m->hp.n_vocab;
-    float *logits = malloc((size_t)n_vocab * sizeof *logits);
-    if (!logits) return bn_errf(err, errlen, BN_ERR_NOMEM, "engine: out of memory");
-    enum bn_status st = eval(e, tokens, n, false, logits, NULL, 0, NULL, NULL, err, errlen);
+    const float *logits = e->host_logits;
+    enum bn_status st = eval(e, tokens, n, false, e->host_logits, NULL, 0, NULL, NULL, err, errlen);
     if (st == BN_OK) {
         /* As the sampler's greedy pick: the lowest id wins a tie, NaN never. */
         uint32_t best = 0;
@@ -257,7 +263,6 @@ enum bn_status bn_engine_eval_argmax(bn_engine *e, const int32_t *tokens, uint32
             }
         *token = (int32_t)best;
     }
-    free(logits);
     return st;
 }
 
@@ -302,10 +307,7 @@ enum bn_status bn_engine_eval_topk(bn_engine *e, const int32_t *tokens, uint32_t
                        n_vocab < BN_ENGINE_TOPK_MAX ? n_vocab : BN_ENGINE_TOPK_MAX);
     if (e->top_ids) return eval(e, tokens, n, false, NULL, NULL, k, ids, vals, err, errlen);
     /* No topk op: the logits come back and the host selects. */
-    float *logits = malloc((size_t)n_vocab * sizeof *logits);
-    if (!logits) return bn_errf(err, errlen, BN_ERR_NOMEM, "engine: out of memory");
-    enum bn_status st = eval(e, tokens, n, false, logits, NULL, 0, NULL, NULL, err, errlen);
-    if (st == BN_OK) host_topk(logits, n_vocab, k, ids, vals);
-    free(logits);
+    enum bn_status st = eval(e, tokens, n, false, e->host_logits, NULL, 0, NULL, NULL, err, errlen);
+    if (st == BN_OK) host_topk(e->host_logits, n_vocab, k, ids, vals);
     return st;
 }
