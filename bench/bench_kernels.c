@@ -116,7 +116,7 @@ static void bench_shape(bn_threadpool *pool, const struct bn_cpu_kernels *const 
     memcpy(src + (size_t)k * n / 4, &one, sizeof one);
     uint8_t *arena = big_alloc(code_bytes * (size_t)copies);
     struct bn_tpack *packs = calloc((size_t)copies, sizeof *packs);
-    uint8_t *scratch = malloc(k);
+    uint8_t *scratch = malloc(bn_tpack_scratch_bytes(k));
     for (int c = 0; c < copies; c++) {
         bn_tpack_init(&packs[c], BN_TFMT_I2_S, k, n, src, (uint32_t *)(arena + code_bytes * (size_t)c), NULL);
         if (c == 0) bn_tpack_repack(&packs[0], BN_TFMT_I2_S, src, 0, packs[0].n_tiles, scratch);

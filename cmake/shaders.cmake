@@ -73,6 +73,15 @@ bn_shader(head_f16_f32_f32 head_f16_f32_f32.comp)
 bn_shader(head_f32_f32_f32 head_f16_f32_f32.comp -DTABLE_F32)
 bn_shader(argmax_f32_i32 argmax_f32_i32.comp)
 bn_shader(topk_f32 topk_f32.comp)
+bn_shader(proj_t2_f32_f32 proj_t2_f32_f32.comp)
+bn_shader(proj_t2_f32_f32_dot proj_t2_f32_f32.comp -DUSE_DOT)
+bn_shader(proj_gate_up_t2_f32_f32 proj_t2_f32_f32.comp -DGATE_UP)
+bn_shader(proj_gate_up_t2_f32_f32_dot proj_t2_f32_f32.comp -DGATE_UP -DUSE_DOT)
+bn_shader(proj_qkv_t2_f32_f16 proj_t2_f32_f32.comp -DQKV)
+bn_shader(proj_qkv_t2_f32_f16_dot proj_t2_f32_f32.comp -DQKV -DUSE_DOT)
+bn_shader(proj_qkv_t2_f32_f32 proj_t2_f32_f32.comp -DQKV -DCACHE_F32)
+bn_shader(proj_qkv_t2_f32_f32_dot proj_t2_f32_f32.comp -DQKV -DCACHE_F32 -DUSE_DOT)
+bn_shader(copy_probe copy_probe.comp)
 
 # Written only when the list changes, so adding a shader is the only thing
 # that recompiles the backend's users of the header.

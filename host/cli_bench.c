@@ -1,17 +1,41 @@
 /*
- * `bench`: prompt processing and generation speed, llama-bench style.
+ * `bench`: prompt processing and generation speed per device, llama-bench
+ * style, against each device's own memory bandwidth.
  *
  *   ppN: N prompt tokens in one batch from an empty cache, with the logits of
  *        the last one (what a prompt costs before the first sampled token);
  *   tgN: N single-token decode steps from an empty cache, each with logits.
  *
  * Each test runs once untimed (warm-up: page faults, caches, clocks), then
- * -r times; the table shows the mean and standard deviation of the
- * per-repetition tokens per second. Devices are benchmarked one after the
- * other from the --device list, each through bn_backend_select, so any
- * backend the build has takes part; thread counts (-t 1,2) apply to the CPU.
- * On the CPU the backend's own op timing gives the weight bytes read per
- * token (hence GB/s) and, with --profile, a per-op table.
+ * -r times; results are the mean and sample standard deviation of the
+ * per-repetition tokens per second, with a warning on stderr when the
+ * relative deviation passes 10% (a busy machine or too few tokens).
+ *
+ * Devices (--device cpu,vulkan:0,lavapipe,...) run one after the other
+ * through bn_backend_select; thread counts (-t 1,2) apply to the CPU. For
+ * each device the run also measures:
+ *   - its memory bandwidth: a multi-threaded read of host memory on the CPU
+ *     (host/bench_probe.c), a device-to-device copy shader timed with
+ *     timestamp queries on Vulkan (runtime/vk/vk_bandwidth.c);
+ *   - the weight bytes read per generated token: the CPU backend's own
+ *     count, or on Vulkan every tensor of the model that a decode step reads
+ *     (all of them but the embedding table, which is read one row a token,
+ *     unless it is also the head); GB/s = bytes per token x tokens/s, and
+ *     the share of the measured bandwidth (the roofline);
+ *   - load time (model open, backend repack/upload, engine), the peak host
+ *     RSS while the device ran, and the device memory the backend holds.
+ *
+ * Before any timing, a device other than the CPU must reproduce the CPU
+ * backend's first steps (a 4-token batch, then one decode step; see
+ * host/bench_validate.c for the tolerance); if it does not, nothing is reported
+ * and the exit code is 3. The CPU backend is the reference (its kernels
+ * are tested bit for bit against the scalar ones).
+ *
+ * --profile prints per test a per-op table on stderr: the CPU backend's op
+ * timers, or on Vulkan the device time of every dispatch from timestamp
+ * queries, summed per pipeline (bench sets BN_VK_PROFILE=1 for this before
+ * it creates a Vulkan backend), and how much of the measured forward time
+ * the ops cover.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,12 +44,20 @@
 
 #include "backend.h"
 #include "backend_cpu.h"
+#include "bench.h"
 #include "cli.h"
 #include "engine.h"
 #include "model.h"
 
+#if defined(BN_HAVE_VULKAN)
+#include "backend_vk.h"
+#endif
+
 #define MAX_LIST 16
 #define MAX_RESULTS (MAX_LIST * MAX_LIST * 2 * MAX_LIST) /* devices x threads x tests */
+#define MAX_PROFILE_OPS 64
+#define RELATIVE_SD_WARN 0.10  /* stddev / mean above this: a warning             */
+#define PROFILE_COVER_WARN 10  /* per-op sum off the forward time by more: a warning (%) */
 
 struct bench_opts {
     const char *model;
@@ -33,18 +65,14 @@ struct bench_opts {
     int n_pp, n_tg, n_threads;
     char devices[256];
     long reps;
+    long bw_mib;
+    float max_nmse;
     bool head_q8;
-    bool json;
+    bool json, csv;
     bool profile;
+    const char *plot;
 };
 
-struct result {
-    char device[48];
-    char test[24];
-    double mean, stddev;
-    int threads;
-    double gbps; /* weight bytes per token x tokens per second; 0 if unknown */
-};
 
 static void print_help(void)
 {
@@ -53,11 +81,16 @@ static void print_help(void)
            "  -n N[,N...]        generation tests: N single-token steps (default 32; 0 = none)\n"
            "  -r N               repetitions after one warm-up run (default 3)\n"
            "  -t N[,N...]        CPU threads (default: the physical cores)\n"
-           "      --device D[,D] devices to measure, one after the other (default cpu)\n"
+           "      --device D[,D] devices to measure, one after the other: cpu, vulkan, vulkan:N, lavapipe,\n"
+           "                     auto (default cpu); a Vulkan device must match the CPU's first steps first\n"
+           "      --max-nmse X   first-step check of a non-CPU device: logits NMSE against the CPU at most X\n"
+           "                     (default 1e-2; see bench/README.md)\n"
            "      --head f16|q8  CPU head: the file's table (default) or an int8 copy made at load\n"
-           "      --profile      per-op time table (CPU) after each test, on stderr\n"
-           "      --json         one JSON array of {device, test, tokens_per_s, stddev, threads} on stdout\n"
-           "                     (threads: the CPU threads; 1 for a GPU device, driven from one thread)\n");
+           "      --profile      per-op time table after each test, on stderr (Vulkan: timestamp queries)\n"
+           "      --bw-mib N     buffer of the bandwidth probes in MiB (default 512; 0 = no probe)\n"
+           "      --json         one JSON array of result objects on stdout instead of the table\n"
+           "      --csv          CSV (a header line, one line per result) on stdout instead of the table\n"
+           "      --plot F.svg   also draw tokens/s per test and device, with the roofline, as SVG\n");
 }
 
 /* "128" or "1,2,4" into list; false with a message on a bad entry. */
@@ -95,6 +128,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     o->threads[0] = 0;
     o->n_threads = 1;
     o->reps = 3;
+    o->bw_mib = 512;
+    o->max_nmse = (float)BENCH_VALIDATE_NMSE_MAX;
     strcpy(o->devices, "cpu");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -120,6 +155,12 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         } else if (!strcmp(a, "-r")) {
             VALUE();
             if (!cli_parse_long(a, v, 1, 1000, &o->reps)) return 1;
+        } else if (!strcmp(a, "--bw-mib")) {
+            VALUE();
+            if (!cli_parse_long(a, v, 0, 1 << 16, &o->bw_mib)) return 1;
+        } else if (!strcmp(a, "--max-nmse")) {
+            VALUE();
+            if (!cli_parse_float(a, v, 0.0f, 1.0f, &o->max_nmse)) return 1;
         } else if (!strcmp(a, "--device")) {
             VALUE();
             if (strlen(v) >= sizeof o->devices) return cli_fail(1, "--device: list too long");
@@ -131,6 +172,11 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             else return cli_fail(1, "--head: '%s' is not f16 or q8", v);
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+        } else if (!strcmp(a, "--csv")) {
+            o->csv = true;
+        } else if (!strcmp(a, "--plot")) {
+            VALUE();
+            o->plot = v;
         } else if (!strcmp(a, "--profile")) {
             o->profile = true;
         } else {
@@ -139,80 +185,296 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 #undef VALUE
     }
     if (!o->model) return cli_fail(1, "-m MODEL is required");
+    if (o->json && o->csv) return cli_fail(1, "--json and --csv: choose one");
     return 0;
 }
 
-static void mean_stddev(const double *x, int n, double *mean, double *sd)
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Mean, sample standard deviation and median of x (sorted in place). */
+static void summarize(double *x, int n, double *mean, double *sd, double *median)
 {
     double s = 0, ss = 0;
     for (int i = 0; i < n; i++) s += x[i];
     *mean = s / n;
     for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
     *sd = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    *median = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
-static uint64_t prof_bytes(const struct bn_cpu_profile *p)
+/* Weight bytes one decode step reads, from the model: every tensor but the
+ * embedding table, which is read one row per token unless it is the head. */
+static double model_bytes_per_token(const struct bn_model *m)
 {
-    return p->ops[BN_CPU_OP_MATMUL].bytes + p->ops[BN_CPU_OP_HEAD].bytes;
+    double b = 0;
+    for (uint32_t i = 0; i < m->n_tensors; i++) b += (double)m->tensors[i].nbytes;
+    if (m->tok_embd && m->output != m->tok_embd) b -= (double)m->tok_embd->nbytes;
+    return b;
 }
 
-/* The per-op table; GB/s (weight bytes over op time) only for decode,
- * where each weight is read once per token. */
-static void print_profile(const struct bn_cpu_profile *p, const char *test, double wall, uint64_t tokens, bool decode)
+static double ternary_bytes(const struct bn_model *m)
 {
-    double total = 0;
-    for (int i = 0; i < BN_CPU_OP_COUNT; i++) total += p->ops[i].seconds;
-    fprintf(stderr, "profile %s (%s, %d threads): %.1f ms per token, ops %.1f%% of wall time\n", test, p->isa,
-            p->n_threads, wall / (double)tokens * 1e3, 100.0 * total / wall);
-    fprintf(stderr, "  %-10s %8s %12s %7s %8s\n", "op", "calls", "ms/token", "%", "GB/s");
+    double b = 0;
+    for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+        const struct bn_layer *y = &m->layers[l];
+        const struct bn_linear *lin[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t k = 0; k < sizeof lin / sizeof lin[0]; k++) b += (double)lin[k]->w->nbytes;
+    }
+    return b;
+}
+
+/* --- per-op profiles ------------------------------------------------------ */
+
+/* CPU: the backend's op timers since they were last zeroed. */
+static int cpu_profile_ops(const struct bn_cpu_profile *p, bool decode, struct bench_op *ops)
+{
+    int n = 0;
     for (int i = 0; i < BN_CPU_OP_COUNT; i++) {
         const struct bn_cpu_op_stats *s = &p->ops[i];
         if (!s->calls) continue;
-        char gb[16] = "";
-        if (decode && s->bytes && s->seconds > 0) snprintf(gb, sizeof gb, "%.1f", (double)s->bytes / s->seconds / 1e9);
-        fprintf(stderr, "  %-10s %8llu %12.3f %6.1f%% %8s\n", bn_cpu_op_name((enum bn_cpu_op)i),
-                (unsigned long long)s->calls, s->seconds / (double)tokens * 1e3, 100.0 * s->seconds / wall, gb);
+        /* weight bytes over op time means bandwidth only when each weight
+         * is read once per token, in decode */
+        ops[n++] = (struct bench_op){bn_cpu_op_name((enum bn_cpu_op)i), s->calls, s->seconds,
+                                     decode ? (double)s->bytes : 0.0};
     }
+    return n;
 }
 
-/* One test, warm-up + reps; n_prompt > 0: ppN, else tgN with n_gen steps. */
-static int run_test(bn_engine *e, const int32_t *tokens, uint32_t n_prompt, uint32_t n_gen, long reps, float *logits,
-                    struct bn_cpu_profile *prof, const struct bench_opts *o, struct result *r)
+#if defined(BN_HAVE_VULKAN)
+struct vk_snapshot {
+    struct bn_backend_vk_op_time t[MAX_PROFILE_OPS];
+    uint32_t n;
+};
+
+/* Vulkan: device time per pipeline between two snapshots. In decode the
+ * ternary bytes are credited to the one pipeline named matvec* / matmul*
+ * and the head bytes to the one named head*, when there is exactly one of
+ * each (pipeline names are the shaders', and fused variants may share the
+ * work; then no GB/s is claimed). */
+static int vk_profile_ops(const struct vk_snapshot *before, const struct vk_snapshot *after, bool decode,
+                          double tern_bytes, double head_bytes, struct bench_op *ops)
+{
+    int n = 0, n_mat = 0, n_head = 0, i_mat = -1, i_head = -1;
+    for (uint32_t i = 0; i < after->n; i++) {
+        double ms = after->t[i].ms;
+        uint64_t calls = after->t[i].dispatches;
+        for (uint32_t k = 0; k < before->n; k++)
+            if (strcmp(before->t[k].name, after->t[i].name) == 0) {
+                ms -= before->t[k].ms;
+                calls -= before->t[k].dispatches;
+            }
+        if (!calls) continue;
+        const char *name = after->t[i].name;
+        if (!strncmp(name, "matvec", 6) || !strncmp(name, "matmul", 6)) n_mat++, i_mat = n;
+        if (!strncmp(name, "head", 4)) n_head++, i_head = n;
+        ops[n++] = (struct bench_op){name, calls, ms * 1e-3, 0.0};
+    }
+    if (decode && n_mat == 1) ops[i_mat].bytes = tern_bytes;
+    if (decode && n_head == 1) ops[i_head].bytes = head_bytes;
+    return n;
+}
+#endif
+
+/* --- one device ---------------------------------------------------------- */
+
+struct device_run {
+    const struct bench_opts *o;
+    const struct bn_model *m;
+    const int32_t *tokens;
+    struct bn_backend be;
+    bn_engine *e;
+    bool on_cpu;
+    struct bn_cpu_profile prof;
+    float *logits;
+    double tern_bytes, head_bytes;
+};
+
+/* One test: warm-up + reps; n_prompt > 0: ppN, else tgN with n_gen steps.
+ * Fills the speed fields of r; with --profile prints the per-op table. */
+static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, struct bench_result *r)
 {
     char err[512];
-    enum bn_status st;
+    enum bn_status st = BN_OK;
+    const long reps = d->o->reps;
     double *tps = calloc((size_t)reps, sizeof *tps);
     if (!tps) return cli_fail(3, "out of memory");
     const uint32_t n = n_prompt ? n_prompt : n_gen;
     double wall = 0;
-    for (long rep = -1; rep < reps; rep++) {
-        if (rep == 0 && prof) memset(prof->ops, 0, sizeof prof->ops); /* count the timed runs only */
-        bn_engine_reset(e);
+#if defined(BN_HAVE_VULKAN)
+    struct vk_snapshot before = {0}, after = {0};
+#endif
+    for (long rep = -1; rep < reps && st == BN_OK; rep++) {
+        if (rep == 0) { /* count the timed runs only */
+            memset(d->prof.ops, 0, sizeof d->prof.ops);
+#if defined(BN_HAVE_VULKAN)
+            if (!d->on_cpu) before.n = bn_backend_vk_get_profile(&d->be, before.t, MAX_PROFILE_OPS);
+#endif
+        }
+        bn_engine_reset(d->e);
         const double t0 = cli_now();
         if (n_prompt) {
-            st = bn_engine_eval(e, tokens, n_prompt, false, logits, err, sizeof err); /* the last row's logits */
+            st = bn_engine_eval(d->e, d->tokens, n_prompt, false, d->logits, err, sizeof err); /* last row's logits */
         } else {
-            st = BN_OK;
-            for (uint32_t i = 0; i < n_gen && st == BN_OK; i++) st = bn_engine_eval(e, &tokens[i], 1, false, logits, err, sizeof err);
+            for (uint32_t i = 0; i < n_gen && st == BN_OK; i++)
+                st = bn_engine_eval(d->e, &d->tokens[i], 1, false, d->logits, err, sizeof err);
         }
         const double dt = cli_now() - t0;
-        if (st != BN_OK) {
-            free(tps);
-            return cli_fail(bn_status_exit_code(st), "%s", err);
-        }
         if (rep >= 0) {
             tps[rep] = n / dt;
             wall += dt;
         }
     }
-    mean_stddev(tps, (int)reps, &r->mean, &r->stddev);
-    free(tps);
-    r->gbps = 0;
-    if (prof) {
-        const double bytes_per_token = (double)prof_bytes(prof) / (double)((uint64_t)n * (uint64_t)reps);
-        if (!n_prompt) r->gbps = bytes_per_token * r->mean / 1e9;
-        if (o->profile) print_profile(prof, r->test, wall, (uint64_t)n * (uint64_t)reps, n_prompt == 0);
+    if (st != BN_OK) {
+        free(tps);
+        return cli_fail(bn_status_exit_code(st), "%s", err);
     }
+    summarize(tps, (int)reps, &r->mean, &r->stddev, &r->median);
+    free(tps);
+    if (r->mean > 0 && r->stddev / r->mean > RELATIVE_SD_WARN)
+        fprintf(stderr, "bitnet-vk: warning: %s %s: standard deviation %.0f%% of the mean (over %.0f%%): a busy "
+                        "machine or too short a test; more -r or longer tests help\n",
+                r->device, r->test, 100.0 * r->stddev / r->mean, 100.0 * RELATIVE_SD_WARN);
+    if (!d->o->profile) return 0;
+
+    const uint64_t tokens = (uint64_t)n * (uint64_t)reps;
+    struct bench_op ops[MAX_PROFILE_OPS];
+    int n_ops = 0;
+    char title[256];
+    if (d->on_cpu) {
+        n_ops = cpu_profile_ops(&d->prof, n_prompt == 0, ops);
+        snprintf(title, sizeof title, "%s %s (%s, %d threads): %ld runs, %.2f ms per token", r->device, r->test,
+                 d->prof.isa, d->prof.n_threads, reps, wall / (double)tokens * 1e3);
+    } else {
+#if defined(BN_HAVE_VULKAN)
+        after.n = bn_backend_vk_get_profile(&d->be, after.t, MAX_PROFILE_OPS);
+        n_ops = vk_profile_ops(&before, &after, n_prompt == 0, d->tern_bytes * (double)tokens,
+                               d->head_bytes * (double)tokens, ops);
+#endif
+        snprintf(title, sizeof title, "%s %s (device time per pipeline, timestamp queries): %ld runs, %.2f ms per token",
+                 r->device, r->test, reps, wall / (double)tokens * 1e3);
+    }
+    if (n_ops == 0) {
+        fprintf(stderr, "bitnet-vk: warning: %s: no per-op times (the device has no timestamp queries)\n", r->device);
+        return 0;
+    }
+    const double pct = bench_print_profile(stderr, title, ops, n_ops, wall);
+    if (!d->on_cpu && n_prompt == 0) {
+        /* Fused variants split the ternary weights over several pipelines:
+         * their sum still says how fast the weights stream. Shaders that
+         * read 2-bit ternary weights carry "_t2" in their names. */
+        double t2_s = 0;
+        for (int i = 0; i < n_ops; i++) t2_s += strstr(ops[i].name, "_t2") ? ops[i].seconds : 0.0;
+        if (t2_s > 0)
+            fprintf(stderr, "  ternary pipelines (*_t2*): %.1f ms, %.2f GB/s of ternary weights\n", t2_s * 1e3,
+                    d->tern_bytes * (double)tokens / t2_s / 1e9);
+    }
+    if (fabs(pct - 100.0) > PROFILE_COVER_WARN)
+        fprintf(stderr, "bitnet-vk: warning: %s %s: the per-op times cover %.0f%% of the forward time (not within "
+                        "%d%%)\n", r->device, r->test, pct, PROFILE_COVER_WARN);
+    return 0;
+}
+
+/* What the device is, for the table: name, kind (lavapipe named as the CPU
+ * driver it is), kernels; and its memory bandwidth. */
+static void describe_device(struct device_run *d, struct bench_result *proto, double *cpu_bw_cache)
+{
+    const struct bench_opts *o = d->o;
+    const size_t bw_bytes = (size_t)o->bw_mib << 20;
+    if (d->on_cpu) {
+        bench_cpu_name(proto->device_name, sizeof proto->device_name);
+        snprintf(proto->device_kind, sizeof proto->device_kind, "cpu");
+        snprintf(proto->kernels, sizeof proto->kernels, "%s%s", d->prof.isa, o->head_q8 ? "+q8" : "");
+        proto->threads = d->prof.n_threads;
+        const int t = d->prof.n_threads < 1024 ? d->prof.n_threads : 1023;
+        if (bw_bytes && cpu_bw_cache[t] == 0) cpu_bw_cache[t] = bench_cpu_read_bandwidth(bw_bytes, t, 5);
+        proto->bandwidth_gbps = cpu_bw_cache[t];
+        snprintf(proto->validation, sizeof proto->validation, "reference");
+        return;
+    }
+    proto->threads = 1; /* a Vulkan device is driven from one thread */
+    snprintf(proto->validation, sizeof proto->validation, "ok");
+#if defined(BN_HAVE_VULKAN)
+    struct bn_backend_vk_device_desc desc;
+    struct bn_backend_vk_stats stats;
+    if (bn_backend_vk_describe(&d->be, &desc) == BN_OK && bn_backend_vk_get_stats(&d->be, &stats) == BN_OK) {
+        snprintf(proto->device_name, sizeof proto->device_name, "%s", desc.name);
+        if (strcmp(desc.type, "cpu") == 0) {
+            snprintf(proto->device_kind, sizeof proto->device_kind, "vulkan on CPU (%s)",
+                     strstr(desc.driver, "llvmpipe") || strstr(desc.name, "llvmpipe") ? "lavapipe" : "CPU driver");
+            fprintf(stderr, "bitnet-vk: %s is %s, a Vulkan driver that runs on the CPU: its figures are CPU figures, "
+                            "not a GPU's\n", proto->device, desc.name);
+        } else {
+            snprintf(proto->device_kind, sizeof proto->device_kind, "vulkan %s GPU", desc.type);
+        }
+        snprintf(proto->kernels, sizeof proto->kernels, "spirv%s", stats.int_dot ? "+dot" : "");
+        if (bw_bytes) {
+            char err[256];
+            if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &proto->bandwidth_gbps, err, sizeof err) != BN_OK)
+                fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", proto->device, err);
+        }
+        return;
+    }
+#endif
+    snprintf(proto->device_name, sizeof proto->device_name, "%s", d->be.iface.name);
+    snprintf(proto->device_kind, sizeof proto->device_kind, "%s", d->be.iface.name);
+    snprintf(proto->kernels, sizeof proto->kernels, "-");
+}
+
+/* Weight bytes per generated token: the CPU backend's count from a tg test
+ * when it ran one (it knows its repacked sizes and the int8 head), else the
+ * model's. */
+static double bytes_per_token(const struct device_run *d, uint64_t tokens)
+{
+    if (d->on_cpu && tokens) {
+        const uint64_t b = d->prof.ops[BN_CPU_OP_MATMUL].bytes + d->prof.ops[BN_CPU_OP_HEAD].bytes;
+        if (b) return (double)b / (double)tokens;
+    }
+    return model_bytes_per_token(d->m);
+}
+
+/* Every test on one opened device; rows appended to res. */
+static int run_device(struct device_run *d, const struct bench_first_step *ref, double *cpu_bw_cache, double load_s,
+                      const char *dev, struct bench_result *res, int *n_res)
+{
+    const struct bench_opts *o = d->o;
+    struct bench_result proto;
+    memset(&proto, 0, sizeof proto);
+    snprintf(proto.device, sizeof proto.device, "%s", d->on_cpu ? "cpu" : dev);
+    /* Checked before anything else is measured: a device that disagrees
+     * gets no figures at all. */
+    if (!d->on_cpu) {
+        if (!ref->batch) return cli_fail(3, "bench: no CPU reference for %s", dev);
+        int rc = bench_check_first_step(d->e, d->m, d->tokens, ref, dev, o->max_nmse, &proto.nmse);
+        if (rc) return rc;
+        fprintf(stderr, "bitnet-vk: %s matches the CPU on the first steps (NMSE %.2g, tolerance %.3g)\n", dev,
+                proto.nmse, (double)o->max_nmse);
+    }
+    describe_device(d, &proto, cpu_bw_cache);
+    proto.load_s = load_s;
+    proto.reps = (int)o->reps;
+    for (int kind = 0; kind < 2; kind++)
+        for (int i = 0; i < (kind ? o->n_tg : o->n_pp); i++) {
+            const long n = kind ? o->tg[i] : o->pp[i];
+            if (n == 0 || *n_res == MAX_RESULTS) continue;
+            struct bench_result *r = &res[*n_res];
+            *r = proto;
+            snprintf(r->test, sizeof r->test, "%s%ld", kind ? "tg" : "pp", n);
+            r->decode = kind == 1;
+            r->n_tokens = (uint32_t)n;
+            int rc = run_test(d, kind ? 0 : (uint32_t)n, kind ? (uint32_t)n : 0, r);
+            if (rc) return rc;
+            if (r->decode) {
+                r->bytes_per_token = bytes_per_token(d, (uint64_t)n * (uint64_t)o->reps);
+                r->gbps = r->bytes_per_token * r->mean / 1e9;
+                if (r->bandwidth_gbps > 0) r->roofline_pct = 100.0 * r->gbps / r->bandwidth_gbps;
+            }
+            (*n_res)++;
+        }
     return 0;
 }
 
@@ -224,21 +486,24 @@ int cli_bench(int argc, char **argv)
     char err[512], note[256];
     enum bn_status st;
     struct bn_model *m = NULL;
+    const double t_open = cli_now();
     if ((st = bn_model_open(o.model, &m, err, sizeof err)) != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
+    const double open_s = cli_now() - t_open;
 
     long max_pp = 1, max_tg = 1;
     for (int i = 0; i < o.n_pp; i++) max_pp = o.pp[i] > max_pp ? o.pp[i] : max_pp;
     for (int i = 0; i < o.n_tg; i++) max_tg = o.tg[i] > max_tg ? o.tg[i] : max_tg;
-    const uint32_t n_tokens = (uint32_t)(max_pp > max_tg ? max_pp : max_tg);
+    uint32_t n_tokens = (uint32_t)(max_pp > max_tg ? max_pp : max_tg);
+    if (n_tokens < BENCH_VALIDATE_BATCH + 1) n_tokens = BENCH_VALIDATE_BATCH + 1;
+    const size_t V = m->hp.n_vocab;
     int32_t *tokens = malloc(n_tokens * sizeof *tokens);
-    float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
-    struct result *res = calloc(MAX_RESULTS, sizeof *res);
-    if (!tokens || !res || !logits) {
-        free(tokens);
-        free(logits);
-        free(res);
-        bn_model_close(m);
-        return cli_fail(3, "out of memory");
+    float *logits = malloc(V * sizeof *logits);
+    struct bench_result *res = calloc(MAX_RESULTS, sizeof *res);
+    double *cpu_bw_cache = calloc(1024, sizeof *cpu_bw_cache);
+    struct bench_first_step ref = {0};
+    if (!tokens || !res || !logits || !cpu_bw_cache) {
+        rc = cli_fail(3, "out of memory");
+        goto done;
     }
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (uint32_t i = 0; i < n_tokens; i++) {
@@ -246,78 +511,88 @@ int cli_bench(int argc, char **argv)
         tokens[i] = (int32_t)((seed >> 33) % m->hp.n_vocab);
     }
 
-    int n_res = 0;
-    rc = 0;
     /* the device list, split once up front (backends may use strtok too) */
     char devbuf[256], *devs[MAX_LIST];
     int n_dev = 0;
     strcpy(devbuf, o.devices);
     for (char *save = NULL, *d = strtok_r(devbuf, ",", &save); d && n_dev < MAX_LIST; d = strtok_r(NULL, ",", &save))
         devs[n_dev++] = d;
+    /* The CPU reference first, before any device's memory is measured. */
+    bool need_ref = false;
+    for (int i = 0; i < n_dev; i++) need_ref |= strcmp(devs[i], "cpu") != 0;
+    if (need_ref) {
+        ref.batch = malloc(V * sizeof *ref.batch);
+        ref.step = malloc(V * sizeof *ref.step);
+        if (!ref.batch || !ref.step) {
+            rc = cli_fail(3, "out of memory");
+            goto done;
+        }
+        if ((rc = bench_make_reference(m, tokens, &ref)) != 0) goto done;
+    }
+    /* Per-op device times need the timestamp queries the Vulkan stream
+     * makes only under BN_VK_PROFILE=1, read when a backend is created. */
+    if (o.profile) setenv("BN_VK_PROFILE", "1", 1);
+
+    int n_res = 0;
+    bool header = false;
     for (int di = 0; di < n_dev && rc == 0; di++) {
-        const char *dev = devs[di];
-        const bool cpu = strcmp(dev, "cpu") == 0;
+        const bool cpu = strcmp(devs[di], "cpu") == 0;
         for (int ti = 0; ti < (cpu ? o.n_threads : 1) && rc == 0; ti++) {
-            struct bn_cpu_profile prof;
-            memset(&prof, 0, sizeof prof);
-            struct bn_backend_cpu_opts cpu_opts = {.n_threads = (int)o.threads[ti], .head_q8 = o.head_q8, .profile = &prof};
-            struct bn_backend be = {0};
-            if ((st = bn_backend_select(dev, m, &cpu_opts, &be, note, sizeof note, err, sizeof err)) != BN_OK) {
+            struct device_run d = {.o = &o, .m = m, .tokens = tokens, .logits = logits};
+            d.tern_bytes = ternary_bytes(m);
+            d.head_bytes = m->output ? (double)m->output->nbytes : 0.0;
+            struct bn_backend_cpu_opts cpu_opts = {.n_threads = (int)o.threads[ti], .head_q8 = o.head_q8, .profile = &d.prof};
+            bench_rss_reset();
+            const double t_load = cli_now();
+            if ((st = bn_backend_select(devs[di], m, &cpu_opts, &d.be, note, sizeof note, err, sizeof err)) != BN_OK) {
                 rc = cli_fail(bn_status_exit_code(st), "%s", err);
                 break;
             }
             if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
-            const bool on_cpu = strcmp(be.iface.name, "cpu") == 0;
+            d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
             struct bn_engine_params ep = bn_engine_default_params();
             ep.n_ctx = n_tokens + 1;
             ep.n_batch = (uint32_t)max_pp;
-            bn_engine *e = NULL;
-            if ((st = bn_engine_create(m, &be, &ep, &e, err, sizeof err)) != BN_OK) {
+            if ((st = bn_engine_create(m, &d.be, &ep, &d.e, err, sizeof err)) != BN_OK) {
                 rc = cli_fail(bn_status_exit_code(st), "%s", err);
-                be.iface.destroy(be.ctx);
+                d.be.iface.destroy(d.be.ctx);
                 break;
             }
-            const int threads = on_cpu ? prof.n_threads : 1; /* a GPU run drives the device from one thread */
-            for (int kind = 0; kind < 2 && rc == 0; kind++)
-                for (int i = 0; i < (kind ? o.n_tg : o.n_pp) && rc == 0; i++) {
-                    const long n = kind ? o.tg[i] : o.pp[i];
-                    if (n == 0 || n_res == MAX_RESULTS) continue;
-                    struct result *r = &res[n_res];
-                    if (on_cpu) snprintf(r->device, sizeof r->device, "cpu");
-                    else snprintf(r->device, sizeof r->device, "%s", dev);
-                    snprintf(r->test, sizeof r->test, "%s%ld", kind ? "tg" : "pp", n);
-                    r->threads = threads;
-                    rc = run_test(e, tokens, kind ? 0 : (uint32_t)n, kind ? (uint32_t)n : 0, o.reps, logits,
-                                  on_cpu ? &prof : NULL, &o, r);
-                    if (rc == 0) {
-                        if (!o.json) {
-                            if (n_res == 0) {
-                                printf("| %-12s | %-12s | %7s | %-6s | %20s | %7s |\n", "device", "kernels", "threads", "test",
-                                       "t/s", "GB/s");
-                                printf("| %-12s | %-12s | %7s | %-6s | %20s | %7s |\n", "---", "---", "---:", "---", "---:", "---:");
-                            }
-                            char gb[16] = "";
-                            if (r->gbps > 0) snprintf(gb, sizeof gb, "%.1f", r->gbps);
-                            char kern[24];
-                            snprintf(kern, sizeof kern, "%s%s", on_cpu ? prof.isa : "-", on_cpu && o.head_q8 ? "+q8" : "");
-                            printf("| %-12s | %-12s | %7d | %-6s | %10.2f ± %7.2f | %7s |\n", r->device, kern, r->threads,
-                                   r->test, r->mean, r->stddev, gb);
-                            fflush(stdout);
-                        }
-                        n_res++;
-                    }
+            const double load_s = open_s + (cli_now() - t_load);
+            const int first = n_res;
+            rc = run_device(&d, &ref, cpu_bw_cache, load_s, devs[di], res, &n_res);
+            double dev_mib = 0;
+#if defined(BN_HAVE_VULKAN)
+            struct bn_backend_vk_stats vs;
+            if (!d.on_cpu && bn_backend_vk_get_stats(&d.be, &vs) == BN_OK) dev_mib = (double)vs.device_bytes / 1048576.0;
+#endif
+            const double rss = bench_rss_peak_mib();
+            bn_engine_destroy(d.e);
+            d.be.iface.destroy(d.be.ctx);
+            for (int i = first; i < n_res; i++) {
+                res[i].peak_rss_mib = rss;
+                res[i].device_mib = dev_mib;
+                if (rc == 0 && !o.json && !o.csv) {
+                    if (!header) bench_print_table_header(stdout);
+                    header = true;
+                    bench_print_table_row(stdout, &res[i]);
+                    fflush(stdout);
                 }
-            bn_engine_destroy(e);
-            be.iface.destroy(be.ctx);
+            }
         }
     }
-    if (rc == 0 && o.json) {
-        printf("[\n");
-        for (int i = 0; i < n_res; i++)
-            printf("  {\"device\": \"%s\", \"test\": \"%s\", \"tokens_per_s\": %.3f, \"stddev\": %.3f, \"threads\": %d}%s\n",
-                   res[i].device, res[i].test, res[i].mean, res[i].stddev, res[i].threads, i + 1 < n_res ? "," : "");
-        printf("]\n");
+    if (rc == 0 && o.json) bench_print_json(stdout, res, n_res);
+    if (rc == 0 && o.csv) bench_print_csv(stdout, res, n_res);
+    if (rc == 0 && o.plot && n_res > 0) {
+        const char *base = strrchr(o.model, '/');
+        char title[256];
+        snprintf(title, sizeof title, "bitnet-vk bench: %s", base ? base + 1 : o.model);
+        rc = bench_write_svg(o.plot, res, n_res, title);
     }
+done:
+    free(ref.batch);
+    free(ref.step);
+    free(cpu_bw_cache);
     free(res);
     free(logits);
     free(tokens);

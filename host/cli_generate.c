@@ -260,8 +260,19 @@ static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer
     ep.n_ctx = (uint32_t)o->n_ctx;
     ep.n_batch = (uint32_t)o->n_batch;
     ep.kv_type = o->kv_type;
-    if ((st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err)) != BN_OK)
-        return cli_fail(bn_status_exit_code(st), "%s", err);
+    st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err);
+    /* The weights fit the device but the cache and activations do not:
+     * under auto that is one more reason to run on the CPU. The Vulkan
+     * backend goes first, so its memory is free again. */
+    const bool auto_pref = o->device == NULL || strcmp(o->device, "auto") == 0;
+    if (st != BN_OK && auto_pref && strcmp(r->be.iface.name, "cpu") != 0) {
+        r->be.iface.destroy(r->be.ctx);
+        memset(&r->be, 0, sizeof r->be);
+        bn_errf(r->note, sizeof r->note, BN_OK, "--device auto: %s; running on the CPU", err);
+        if ((st = bn_backend_select("cpu", r->model, &cpu, &r->be, NULL, 0, err, sizeof err)) == BN_OK)
+            st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err);
+    }
+    if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
     r->t_load = cli_now() - t0;
     return 0;
 }

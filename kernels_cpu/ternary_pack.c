@@ -124,12 +124,16 @@ static uint32_t load_le32(const uint8_t *p)
     return v;
 }
 
+size_t bn_tpack_scratch_bytes(uint32_t k) { return (size_t)k + (size_t)(k / TQ_BLOCK) * sizeof(float); }
+
 void bn_tpack_repack(const struct bn_tpack *p, uint32_t fmt, const void *src, uint32_t tile0, uint32_t tile1,
                      uint8_t *scratch)
 {
     const uint32_t k = p->k, ng = k / BN_TPACK_GROUP, nb = k / TQ_BLOCK;
     const size_t row_bytes = bn_tpack_src_row_bytes(fmt, k);
-    float dblk[BN_TPACK_ROWS];
+    /* The row's block scales live after its codes: a wide row (ffn_down of
+     * 2B4T: k = 6912, 27 blocks) has more blocks than any fixed array. */
+    float *dblk = (float *)(void *)(scratch + k);
     for (uint32_t tile = tile0; tile < tile1; tile++) {
         uint32_t *words = p->codes + (size_t)tile * ng * BN_TPACK_ROWS;
         for (uint32_t l = 0; l < BN_TPACK_ROWS; l++) {

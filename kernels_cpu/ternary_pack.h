@@ -90,9 +90,12 @@ void bn_tpack_init(struct bn_tpack *p, uint32_t fmt, uint32_t k, uint32_t n, con
                    float *d);
 /* Repacks tiles [tile0, tile1) from src (the whole tensor in format fmt).
  * Tiles are independent: threads may repack disjoint ranges at once.
- * scratch: k bytes. */
+ * scratch: bn_tpack_scratch_bytes(k), 4-byte aligned, one per thread. */
 void bn_tpack_repack(const struct bn_tpack *p, uint32_t fmt, const void *src, uint32_t tile0, uint32_t tile1,
                      uint8_t *scratch);
+/* Scratch of one repacking thread: a row's k codes, then its k / 256 block
+ * scales (TQ formats). A multiple of 4 for any valid k. */
+size_t bn_tpack_scratch_bytes(uint32_t k);
 
 /* Code (trit + 1, 0..3) of weight i of row r, read back from the layout. */
 int bn_tpack_code(const struct bn_tpack *p, uint32_t r, uint32_t i);

@@ -66,6 +66,19 @@ struct bn_rope_args {
     const struct bn_tensor *freq_factors; /* (optional) [n_rot/2] divisors of theta */
 };
 
+/* The int8 input of ternary projections: rows of x, after rmsnorm with norm
+ * (when not NULL), quantized once into xq / xq_scale as the quantize op does.
+ * Several projections of the same input (q, k, v; gate, up) share it. */
+struct bn_proj_in {
+    const bn_buf *x;
+    uint32_t n_rows;
+    uint32_t width;
+    const struct bn_tensor *norm; /* (optional) rmsnorm weight; NULL: quantize x as is */
+    float eps;
+    bn_buf *xq;                   /* int8 [n_rows][width]: scratch of the op          */
+    bn_buf *xq_scale;             /* [n_rows]: scratch of the op                       */
+};
+
 struct bn_backend_i {
     /* name for messages: "cpu", "vulkan" */
     const char *name;
@@ -130,6 +143,28 @@ struct bn_backend_i {
      * on the host (bn_engine_eval_topk). */
     void (*topk)(void *ctx, const bn_buf *logits, uint32_t n_vocab, uint32_t k, bn_buf *out_ids,
                  bn_buf *out_vals);
+
+    /* Fused ops. Each one's results are those of a fixed sequence of the ops
+     * above, bit for bit: a backend may run it as that sequence (the CPU does)
+     * or in fewer passes (the Vulkan decode path: the quantization in the
+     * prologue of the matmul, rope, KV store or the activation in its
+     * epilogue). Buffers the sequence uses only in between (in->xq and
+     * in->xq_scale, and those marked scratch) hold unspecified values after.
+     *
+     * attn_qkv: quantize(in); q, k, v = matmul_ternary(wq, wk, wv); rope(q)
+     * with attn->n_head heads and rope(k) with attn->n_head_kv (rope->n_head
+     * is not read); kv_store(k, v) into cache rows attn->pos0 ... Results: q
+     * and the cache rows; k and v are scratch. */
+    void (*attn_qkv)(void *ctx, const struct bn_proj_in *in, const struct bn_linear *wq, const struct bn_linear *wk,
+                     const struct bn_linear *wv, const struct bn_rope_args *rope, const struct bn_attn_args *attn,
+                     bn_buf *q, bn_buf *k, bn_buf *v, bn_buf *cache_k, bn_buf *cache_v);
+    /* ffn_gate_up: quantize(in); gate, up = matmul_ternary(w_gate, w_up);
+     * out = ffn_act(gate, up). Result: out; gate and up are scratch. */
+    void (*ffn_gate_up)(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w_gate,
+                        const struct bn_linear *w_up, enum bn_ffn_act act, bn_buf *gate, bn_buf *up, bn_buf *out);
+    /* matmul_residual: quantize(in); x += matmul_ternary(w) (accumulate).
+     * The output projections of both blocks. */
+    void (*matmul_residual)(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w, bn_buf *x);
 
     /* waits for all recorded ops; returns the first failure since the last call */
     enum bn_status (*synchronize)(void *ctx, char *err, size_t errlen);

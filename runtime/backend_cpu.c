@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_compose.h"
 #include "backend_cpu.h"
 #include "dispatch.h"
 #include "formats.h"
@@ -236,7 +237,7 @@ struct repack_job {
     const struct bn_tpack *pack;
     uint32_t fmt;
     const void *src;
-    uint8_t *scratch; /* [n_threads][k] */
+    uint8_t *scratch; /* [n_threads][bn_tpack_scratch_bytes(k)] */
 };
 
 static void repack_thread(void *arg, int ith, int nth)
@@ -244,7 +245,7 @@ static void repack_thread(void *arg, int ith, int nth)
     struct repack_job *j = arg;
     size_t t0, t1;
     bn_split_range(j->pack->n_tiles, ith, nth, &t0, &t1);
-    bn_tpack_repack(j->pack, j->fmt, j->src, (uint32_t)t0, (uint32_t)t1, j->scratch + (size_t)ith * j->pack->k);
+    bn_tpack_repack(j->pack, j->fmt, j->src, (uint32_t)t0, (uint32_t)t1, j->scratch + (size_t)ith * bn_tpack_scratch_bytes(j->pack->k));
 }
 
 struct q8_job {
@@ -334,6 +335,8 @@ static enum bn_status cpu_upload_weights(void *ctx, const struct bn_model *m, ch
     size_t scratch_k = hk;
     for (uint32_t i = 0; i < m->n_tensors; i++)
         if ((size_t)m->tensors[i].ne[0] > scratch_k) scratch_k = (size_t)m->tensors[i].ne[0];
+    /* Per thread: a dequantized head row (k floats) for the q8 copy, or a
+     * repacking scratch (bn_tpack_scratch_bytes(k) < 4 k bytes). */
     uint8_t *scratch = malloc(scratch_k * (size_t)c->n_threads * sizeof(float));
     if (!scratch) {
         free_weights(c);
@@ -750,6 +753,34 @@ static void cpu_head(void *ctx, const struct bn_tensor *w, const bn_buf *x, uint
     prof_end(c, BN_CPU_OP_HEAD, t0, bytes);
 }
 
+/* The fused ops run as the primitive sequences they stand for: the CPU
+ * gains nothing from fewer passes, and the sequence is the reference. */
+static const struct bn_backend_i cpu_primitives = {
+    .quantize = cpu_quantize,
+    .matmul_ternary = cpu_matmul_ternary,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .ffn_act = cpu_ffn_act,
+};
+
+static void cpu_attn_qkv(void *ctx, const struct bn_proj_in *in, const struct bn_linear *wq, const struct bn_linear *wk,
+                         const struct bn_linear *wv, const struct bn_rope_args *rope, const struct bn_attn_args *attn,
+                         bn_buf *q, bn_buf *k, bn_buf *v, bn_buf *cache_k, bn_buf *cache_v)
+{
+    bn_compose_attn_qkv(&cpu_primitives, ctx, in, wq, wk, wv, rope, attn, q, k, v, cache_k, cache_v);
+}
+
+static void cpu_ffn_gate_up(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w_gate,
+                            const struct bn_linear *w_up, enum bn_ffn_act act, bn_buf *gate, bn_buf *up, bn_buf *out)
+{
+    bn_compose_ffn_gate_up(&cpu_primitives, ctx, in, w_gate, w_up, act, gate, up, out);
+}
+
+static void cpu_matmul_residual(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w, bn_buf *x)
+{
+    bn_compose_matmul_residual(&cpu_primitives, ctx, in, w, x);
+}
+
 static enum bn_status cpu_synchronize(void *ctx, char *err, size_t errlen)
 {
     struct cpu_ctx *c = ctx;
@@ -803,6 +834,9 @@ enum bn_status bn_backend_cpu_create(struct bn_backend *out, const struct bn_bac
         .attention = cpu_attention,
         .ffn_act = cpu_ffn_act,
         .head = cpu_head,
+        .attn_qkv = cpu_attn_qkv,
+        .ffn_gate_up = cpu_ffn_gate_up,
+        .matmul_residual = cpu_matmul_residual,
         .synchronize = cpu_synchronize,
     };
     return BN_OK;

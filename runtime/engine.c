@@ -131,6 +131,15 @@ uint32_t bn_engine_pos(const bn_engine *e) { return e->pos; }
 uint32_t bn_engine_n_ctx(const bn_engine *e) { return e->p.n_ctx; }
 void bn_engine_reset(bn_engine *e) { e->pos = 0; }
 
+/* The int8 input of ternary projections: rows of x, rmsnorm'd with norm
+ * (when not NULL), quantized into the engine's xq / xq_scale. */
+static struct bn_proj_in proj_in(const bn_engine *e, const bn_buf *x, uint32_t n, uint32_t width,
+                                 const struct bn_tensor *norm)
+{
+    return (struct bn_proj_in){.x = x, .n_rows = n, .width = width, .norm = norm, .eps = e->m->hp.rms_eps,
+                               .xq = e->xq, .xq_scale = e->xq_scale};
+}
+
 /* One batch of n tokens at positions e->pos ..: the layers, then the head
  * for rows head_row0 .. n-1 into the logits buffer (none if head_row0 == n). */
 static void forward(bn_engine *e, uint32_t n, uint32_t head_row0)
@@ -140,34 +149,28 @@ static void forward(bn_engine *e, uint32_t n, uint32_t head_row0)
     const struct bn_backend_i *op = &e->be->iface;
     void *c = e->be->ctx;
     const uint32_t QW = hp->n_head * hp->head_dim;
+    /* rope.n_head is set by attn_qkv (q and k have different head counts). */
     const struct bn_attn_args attn = {.n_rows = n, .pos0 = e->pos, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
                                       .head_dim = hp->head_dim, .n_ctx = e->p.n_ctx, .kv_type = e->p.kv_type};
-    struct bn_rope_args rope = {.n_rows = n, .pos0 = e->pos, .head_dim = hp->head_dim, .n_rot = hp->n_rot,
+    const struct bn_rope_args rope = {.n_rows = n, .pos0 = e->pos, .head_dim = hp->head_dim, .n_rot = hp->n_rot,
                                 .base = hp->rope_base, .kind = hp->rope_kind, .freq_factors = m->rope_freqs};
 
     op->embed(c, m->tok_embd, e->tokens, n, e->x);                                   /* x = token_embd[tokens] */
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const struct bn_layer *L = &m->layers[il];
-        /* Attention block: one int8 quantization of h feeds q, k and v. */
-        op->quantize(c, e->x, n, hp->n_embd, L->attn_norm, hp->rms_eps, e->xq, e->xq_scale); /* h = rmsnorm(x) * attn_norm */
-        op->matmul_ternary(c, &L->wq, e->xq, e->xq_scale, n, e->q, false);           /* q = Wq h */
-        op->matmul_ternary(c, &L->wk, e->xq, e->xq_scale, n, e->k, false);           /* k = Wk h */
-        op->matmul_ternary(c, &L->wv, e->xq, e->xq_scale, n, e->v, false);           /* v = Wv h */
-        rope.n_head = hp->n_head;
-        op->rope(c, e->q, &rope);                                                    /* q = rope(q, pos) */
-        rope.n_head = hp->n_head_kv;
-        op->rope(c, e->k, &rope);                                                    /* k = rope(k, pos) */
-        op->kv_store(c, e->k, e->v, &attn, e->cache_k[il], e->cache_v[il]);
-        op->attention(c, e->q, e->cache_k[il], e->cache_v[il], &attn, e->attn);     /* a = softmax(q K^T / sqrt(d)) V */
-        op->quantize(c, e->attn, n, QW, L->attn_sub_norm, hp->rms_eps, e->xq, e->xq_scale); /* a = rmsnorm(a) * attn_sub_norm */
-        op->matmul_ternary(c, &L->wo, e->xq, e->xq_scale, n, e->x, true);            /* x = x + Wo a */
-        /* FFN block: one quantization of h feeds gate and up. */
-        op->quantize(c, e->x, n, hp->n_embd, L->ffn_norm, hp->rms_eps, e->xq, e->xq_scale); /* h = rmsnorm(x) * ffn_norm */
-        op->matmul_ternary(c, &L->w_gate, e->xq, e->xq_scale, n, e->gate, false);    /* g = Wgate h */
-        op->matmul_ternary(c, &L->w_up, e->xq, e->xq_scale, n, e->up, false);        /* u = Wup h */
-        op->ffn_act(c, e->gate, e->up, n, hp->n_ff, hp->ffn_act, e->ffn);             /* m = relu(g)^2 * u  (silu for bitnet/llama) */
-        op->quantize(c, e->ffn, n, hp->n_ff, L->ffn_sub_norm, hp->rms_eps, e->xq, e->xq_scale); /* m = rmsnorm(m) * ffn_sub_norm */
-        op->matmul_ternary(c, &L->w_down, e->xq, e->xq_scale, n, e->x, true);        /* x = x + Wdown m */
+        /* Attention block: h = rmsnorm(x) * attn_norm, quantized once for q, k and v. */
+        const struct bn_proj_in h = proj_in(e, e->x, n, hp->n_embd, L->attn_norm);
+        /* q, k, v = Wq h, Wk h, Wv h; q, k = rope(q, k, pos); the cache keeps k and v */
+        op->attn_qkv(c, &h, &L->wq, &L->wk, &L->wv, &rope, &attn, e->q, e->k, e->v, e->cache_k[il], e->cache_v[il]);
+        op->attention(c, e->q, e->cache_k[il], e->cache_v[il], &attn, e->attn);  /* a = softmax(q K^T / sqrt(d)) V */
+        const struct bn_proj_in a = proj_in(e, e->attn, n, QW, L->attn_sub_norm); /* a = rmsnorm(a) * attn_sub_norm */
+        op->matmul_residual(c, &a, &L->wo, e->x);                                 /* x = x + Wo a */
+        /* FFN block: h = rmsnorm(x) * ffn_norm, quantized once for gate and up;
+         * the activation is silu for bitnet/llama. */
+        const struct bn_proj_in hf = proj_in(e, e->x, n, hp->n_embd, L->ffn_norm);
+        op->ffn_gate_up(c, &hf, &L->w_gate, &L->w_up, hp->ffn_act, e->gate, e->up, e->ffn); /* m = relu(Wg h)^2 * Wu h */
+        const struct bn_proj_in mf = proj_in(e, e->ffn, n, hp->n_ff, L->ffn_sub_norm); /* m = rmsnorm(m) * ffn_sub_norm */
+        op->matmul_residual(c, &mf, &L->w_down, e->x);                                 /* x = x + Wdown m */
     }
     const uint32_t n_head_rows = n - head_row0;
     if (n_head_rows == 0) return;

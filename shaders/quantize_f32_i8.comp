@@ -1,7 +1,7 @@
 // quantize: per-row int8 quantization, one workgroup per row:
 //   m = max(1e-5, max|x'|), s = 127 / m,
 //   q = clamp(round_half_even(x' * s), -128, 127), NaN -> 0,
-// with x' = x, or with -DNORM x' = rmsnorm(x) * w computed as in rmsnorm.
+// with x' = x, or with -DNORM x' = rmsnorm(x) * w (common/norm_quant.glsl).
 // The row maximum is exact in any order, so without NORM the result equals
 // the scalar reference bit for bit.
 #version 450
@@ -22,57 +22,25 @@ layout(binding = 3, std430) writeonly buffer S { float qscale[]; };
 
 shared float red[WG];
 
-float scale_row = 1.0;
+uint row_base = 0;
+float nq_x(uint i) { return x[row_base + i]; }
+float nq_w(uint i) { return w[i]; }
+#include "common/norm_quant.glsl"
 
-float value(uint base, uint i)
-{
 #ifdef NORM
-    precise float v = x[base + i] * scale_row;
-    if (pc.has_w != 0) v = v * w[i];
-    return v;
+const bool DO_NORM = true;
 #else
-    return x[base + i];
+const bool DO_NORM = false;
 #endif
-}
 
 void main()
 {
     const uint lid = gl_LocalInvocationID.x;
     const uint t = gl_WorkGroupID.x;
-    const uint base = t * pc.width;
-#ifdef NORM
-    precise float ss = 0.0;
-    for (uint i = lid; i < pc.width; i += WG) ss += x[base + i] * x[base + i];
-    red[lid] = ss;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] += red[lid + s];
-        barrier();
-    }
-    scale_row = 1.0 / sqrt(red[0] / float(pc.width) + pc.eps);
-    barrier(); // everyone has read red[0] before it is reused below
-#endif
-    // "a > m" skips NaN, as the reference's comparison does.
-    float m = 0.0;
-    for (uint i = lid; i < pc.width; i += WG) {
-        const float a = abs(value(base, i));
-        if (a > m) m = a;
-    }
-    red[lid] = m;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (lid < s && red[lid + s] > red[lid]) red[lid] = red[lid + s];
-        barrier();
-    }
-    m = red[0];
-    if (!(m >= 1e-5)) m = 1e-5;
-    const float sc = 127.0 / m;
-    for (uint i = lid; i < pc.width; i += WG) {
-        float r = roundEven(value(base, i) * sc);
-        if (r > 127.0) r = 127.0;
-        if (r < -128.0) r = -128.0;
-        if (r != r) r = 0.0;
-        q[base + i] = int8_t(int(r));
-    }
+    row_base = t * pc.width;
+    const bool has_w = pc.has_w != 0;
+    const float f = DO_NORM ? nq_rms_factor(pc.width, pc.eps) : 1.0;
+    const float sc = nq_scale(pc.width, DO_NORM, f, has_w);
+    for (uint i = lid; i < pc.width; i += WG) q[row_base + i] = int8_t(nq_quant(nq_value(i, DO_NORM, f, has_w), sc));
     if (lid == 0) qscale[t] = sc;
 }

@@ -1,8 +1,10 @@
 /*
  * `bitnet-vk bench` as scripts use it: the --json array has one object per
  * device x thread count x test with exactly the documented keys and sane
- * values, the table has one row per result, and usage errors exit 1 with one
- * line. Speed itself is never checked here (bench/ records it).
+ * values, --csv one line per result with the header's columns, the table
+ * one row per result, --plot a well-formed SVG with one bar of positive
+ * height per result and the roofline on the tg bars, and usage errors exit
+ * 1 with one line. Speed itself is never checked here (bench/ records it).
  */
 #include <stdint.h>
 #include <sys/wait.h>
@@ -49,7 +51,7 @@ static void test_json(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 16 -n 4 -r 2 -t 1,2 --json", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 16 -n 4 -r 2 -t 1,2 --bw-mib 16 --json", model);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench --json exit %d", rc);
     if (!out) return;
@@ -58,8 +60,11 @@ static void test_json(void)
     CHECK(*s == '[', "a JSON array");
     CHECK(strchr(out, ']') != NULL, "closed");
     CHECKF(count(out, "{") == 4, "2 thread counts x 2 tests = 4 objects (got %d)", count(out, "{"));
-    static const char *keys[] = {"\"device\": \"cpu\"", "\"test\": ", "\"tokens_per_s\": ", "\"stddev\": ",
-                                 "\"threads\": "};
+    static const char *keys[] = {"\"device\": \"cpu\"", "\"device_name\": ", "\"backend\": \"cpu\"",
+                                 "\"kernels\": ", "\"test\": ", "\"n_tokens\": ", "\"reps\": 2,",
+                                 "\"tokens_per_s\": ", "\"stddev\": ", "\"median\": ", "\"bytes_per_token\": ", "\"gbps\": ",
+                                 "\"bandwidth_gbps\": ", "\"roofline_pct\": ", "\"load_s\": ", "\"peak_rss_mib\": ",
+                                 "\"device_mib\": ", "\"validation\": \"reference\"", "\"nmse\": ", "\"threads\": "};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECKF(count(out, keys[i]) == 4, "key %s in every object", keys[i]);
     CHECK(count(out, "\"test\": \"pp16\"") == 2 && count(out, "\"test\": \"tg4\"") == 2, "pp16 and tg4 per thread count");
@@ -71,18 +76,110 @@ static void test_json(void)
         positive += strtod(p, NULL) > 0.0;
     }
     CHECK(positive == 4, "positive speeds");
+    /* the probe ran (bandwidth > 0) and the tg rows know their bytes per token */
+    int bw = 0, bytes = 0;
+    for (const char *p = out; (p = strstr(p, "\"bandwidth_gbps\": ")) != NULL;) {
+        p += strlen("\"bandwidth_gbps\": ");
+        bw += strtod(p, NULL) > 0.0;
+    }
+    for (const char *p = out; (p = strstr(p, "\"bytes_per_token\": ")) != NULL;) {
+        p += strlen("\"bytes_per_token\": ");
+        bytes += strtod(p, NULL) > 0.0;
+    }
+    CHECKF(bw == 4, "bandwidth measured for every row (%d of 4)", bw);
+    CHECKF(bytes == 2, "bytes per token on the 2 tg rows (%d)", bytes);
     free(out);
+}
+
+static void test_csv(void)
+{
+    char args[2048], *out = NULL;
+    int lines;
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 -t 1 --bw-mib 0 --csv", model);
+    int rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --csv exit %d", rc);
+    if (!out) return;
+    CHECK(strncmp(out, "device,device_name,", 19) == 0, "the header first");
+    CHECKF(count(out, "\n") == 3, "header + 2 results (%d lines)", count(out, "\n"));
+    /* every line has the header's number of fields (no field holds a comma here) */
+    int fields[3] = {0}, line = 0;
+    for (const char *p = out; *p && line < 3; p++) {
+        if (*p == ',') fields[line]++;
+        if (*p == '\n') line++;
+    }
+    CHECKF(fields[0] == fields[1] && fields[1] == fields[2] && fields[0] == 19, "20 fields per line (%d %d %d commas)",
+           fields[0], fields[1], fields[2]);
+    CHECK(strstr(out, "\"pp8\"") && strstr(out, "\"tg2\""), "pp8 and tg2 rows");
+    free(out);
+}
+
+/* Whether the tags of an XML document balance (no attribute holds '<' or '>'). */
+static bool xml_balanced(const char *s)
+{
+    char stack[64][32];
+    int depth = 0;
+    for (const char *p = strchr(s, '<'); p; p = strchr(p + 1, '<')) {
+        if (p[1] == '?' || p[1] == '!') continue;
+        const char *end = strchr(p, '>');
+        if (!end) return false;
+        const bool closing = p[1] == '/', empty = end[-1] == '/';
+        const char *name = p + 1 + closing;
+        size_t len = strcspn(name, " />\n");
+        if (len == 0 || len >= sizeof stack[0]) return false;
+        if (closing) {
+            if (depth == 0 || strncmp(stack[depth - 1], name, len) != 0 || stack[depth - 1][len] != '\0') return false;
+            depth--;
+        } else if (!empty) {
+            if (depth == 64) return false;
+            memcpy(stack[depth], name, len);
+            stack[depth++][len] = '\0';
+        }
+    }
+    return depth == 0;
+}
+
+static void test_plot(void)
+{
+    char args[4096], svg[1100], *out = NULL;
+    int lines;
+    snprintf(svg, sizeof svg, "%s/test_cli_bench.svg", BN_BINARY_DIR);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2,4 -r 2 -t 1 --bw-mib 16 --plot '%s'", model, svg);
+    int rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --plot exit %d", rc);
+    free(out);
+    size_t n = 0;
+    char *s = test_read_file(svg, &n);
+    CHECK(s != NULL, "the SVG was written");
+    if (!s) return;
+    char *z = realloc(s, n + 1);
+    if (!z) {
+        free(s);
+        return;
+    }
+    s = z;
+    s[n] = '\0';
+    CHECK(strstr(s, "<svg ") != NULL && strstr(s, "</svg>") != NULL, "an svg element");
+    CHECK(xml_balanced(s), "well-formed: the tags balance");
+    int bars = 0;
+    for (const char *p = s; (p = strstr(p, "<rect class=\"bar\"")) != NULL; p++) {
+        const char *h = strstr(p, "height=\"");
+        bars += h && strtod(h + 8, NULL) > 0.0;
+    }
+    CHECKF(bars == 3, "3 bars of positive height for pp8, tg2, tg4 (%d)", bars);
+    CHECKF(count(s, "class=\"roofline\"") == 2, "the roofline on both tg bars (%d)", count(s, "class=\"roofline\""));
+    free(s);
+    remove(svg);
 }
 
 static void test_table(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 8,16 -n 0 -r 1 -t 1 --head q8 --profile", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8,16 -n 0 -r 1 -t 1 --head q8 --bw-mib 0 --profile", model);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench table exit %d", rc);
     if (!out) return;
-    CHECK(count(out, "| cpu ") == 2, "one row per test (pp8, pp16; -n 0 runs none)");
+    CHECK(count(out, "\n| cpu ") == 2, "one row per test (pp8, pp16; -n 0 runs none)");
     CHECK(strstr(out, "+q8") != NULL, "the int8 head is shown");
     CHECK(lines > 4, "--profile writes the per-op table on stderr");
     free(out);
@@ -91,7 +188,8 @@ static void test_table(void)
 static void test_usage(void)
 {
     static const char *bad[] = {"bench", "bench -m '%s' -p x", "bench -m '%s' -t 0", "bench -m '%s' --head q4",
-                                "bench -m '%s' --bogus", "bench -m '%s' -r"};
+                                "bench -m '%s' --bogus", "bench -m '%s' -r", "bench -m '%s' --json --csv",
+                                "bench -m '%s' --bw-mib x", "bench -m '%s' --plot", "bench -m '%s' --max-nmse -1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[2048], *out = NULL;
         int lines;
@@ -113,6 +211,8 @@ int main(void)
         return test_report("test_cli_bench");
     }
     test_json();
+    test_csv();
+    test_plot();
     test_table();
     test_usage();
     remove(model);

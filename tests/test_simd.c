@@ -101,7 +101,7 @@ static void pack(struct packed *pk, uint32_t fmt, uint32_t k, uint32_t n, bool e
     uint32_t *codes = xaligned(bn_tpack_codes_bytes(k, n));
     float *d = fmt == BN_TFMT_I2_S ? NULL : xaligned(bn_tpack_scales_bytes(fmt, k, n));
     bn_tpack_init(&pk->p, fmt, k, n, pk->src, codes, d);
-    uint8_t *scratch = malloc(k);
+    uint8_t *scratch = malloc(bn_tpack_scratch_bytes(k));
     bn_tpack_repack(&pk->p, fmt, pk->src, 0, pk->p.n_tiles, scratch);
     free(scratch);
 }
@@ -176,7 +176,7 @@ static void test_layout(void)
 
 static void test_gemm(const struct bn_cpu_kernels *kr)
 {
-    static const uint32_t ks[] = {128, 256, 384, 768, 1280, 2560};
+    static const uint32_t ks[] = {128, 256, 384, 768, 1280, 2560, 6912}; /* 6912: more blocks than a tile has rows */
     static const uint32_t ns[] = {1, 7, 16, 17, 40, 65};
     static const uint32_t toks[] = {1, 2, 3, 5, 8, 9, 13, 17};
     size_t cases = 0, bad_bits = 0, bad_int = 0, bad_split = 0, bad_batch = 0, bad_accum = 0;

@@ -9,7 +9,8 @@
  * Environment: BN_VK_STATS=1 prints the submission counters at destroy
  * (one submission per forward pass is the contract), and with
  * BN_VK_PROFILE=1 the device time per shader; BN_VK_DISABLE_INTDOT=1
- * and BN_VK_MAX_BUFFER_RANGE / BN_VK_VALIDATION (vk_device.h) for tests.
+ * BN_VK_TUNE (vk_tuning.h) and BN_VK_MAX_BUFFER_RANGE / BN_VK_VALIDATION
+ * (vk_device.h) for tests.
  */
 #include "backend_vk.h"
 
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_bandwidth.h"
+#include "backend_compose.h"
 #include "vk_device.h"
 #include "vk_memory.h"
 #include "vk_ops.h"
@@ -69,6 +72,12 @@ static void vk_destroy(void *ctx)
                 (unsigned long long)s.submits, (unsigned long long)c->syncs,
                 (unsigned long long)(c->transfer ? bn_vk_transfer_submits(c->transfer) : 0),
                 (unsigned long long)s.dispatches, (unsigned long long)s.barriers);
+        if (c->ops_ready) {
+            char rows[16] = "auto";
+            if (c->ops.tune.rows) snprintf(rows, sizeof rows, "%u", c->ops.tune.rows);
+            fprintf(stderr, "bitnet-vk: vulkan tuning: %s (wg %u, matvec rows %s, int-dot %s, fused decode %s)\n",
+                    c->ops.tune.entry, c->ops.wg, rows, c->ops.use_dot ? "on" : "off", c->ops.tune.fuse ? "on" : "off");
+        }
         const struct bn_vk_profile_entry *pe;
         const uint32_t n = bn_vk_stream_get_profile(c->stream, &pe);
         for (uint32_t i = 0; i < n; i++)
@@ -298,6 +307,82 @@ static void vk_topk(void *ctx, const bn_buf *logits, uint32_t n_vocab, uint32_t 
     bn_vk_op_topk(&c->ops, &logits->r, n_vocab, k, &out_ids->r, &out_vals->r);
 }
 
+/* The fused ops: one dispatch each for decode (vk_ops.h, proj_*); prefill,
+ * and shapes the fused shader does not hold, run the primitive sequence. */
+static const struct bn_backend_i vk_primitives = {
+    .quantize = vk_quantize,
+    .matmul_ternary = vk_matmul_ternary,
+    .rope = vk_rope,
+    .kv_store = vk_kv_store,
+    .ffn_act = vk_ffn_act,
+};
+
+/* The input row and its norm weight on the device; false (failure latched
+ * when a tensor is missing) if the fused form cannot be used. */
+static bool proj_in(struct vk_ctx *c, const struct bn_proj_in *in, struct bn_vk_proj_in *out)
+{
+    if (in->n_rows != 1) return false;
+    const struct bn_vk_weight *norm = in->norm ? weight(c, in->norm) : NULL;
+    if (in->norm && !norm) return false;
+    *out = (struct bn_vk_proj_in){.x = &in->x->r, .width = in->width, .norm = norm, .eps = in->eps};
+    return true;
+}
+
+/* The device copy of a ternary weight; NULL (failure latched) otherwise. */
+static const struct bn_vk_weight *ternary(struct vk_ctx *c, const struct bn_linear *lin)
+{
+    const struct bn_vk_weight *w = weight(c, lin->w);
+    if (w && w->kind != BN_VK_W_TERNARY) {
+        bn_vk_stream_fail(c->stream, BN_ERR_MODEL, "vulkan: matmul_ternary on a weight that is not ternary");
+        return NULL;
+    }
+    return w;
+}
+
+static void vk_attn_qkv(void *ctx, const struct bn_proj_in *in, const struct bn_linear *wq, const struct bn_linear *wk,
+                        const struct bn_linear *wv, const struct bn_rope_args *rope, const struct bn_attn_args *attn,
+                        bn_buf *q, bn_buf *k, bn_buf *v, bn_buf *cache_k, bn_buf *cache_v)
+{
+    struct vk_ctx *c = ctx;
+    struct bn_vk_proj_in pin;
+    if (proj_in(c, in, &pin)) {
+        BN_ASSERT(attn->pos0 + attn->n_rows <= attn->n_ctx);
+        const struct bn_vk_weight *const w[3] = {ternary(c, wq), ternary(c, wk), ternary(c, wv)};
+        if (!w[0] || !w[1] || !w[2]) return;
+        const float scale[3] = {wq->scale, wk->scale, wv->scale};
+        if (bn_vk_op_proj_qkv(&c->ops, &pin, w, scale, rope, attn, &q->r, &cache_k->r, &cache_v->r)) return;
+    }
+    if (!bn_vk_stream_ok(c->stream)) return;
+    bn_compose_attn_qkv(&vk_primitives, ctx, in, wq, wk, wv, rope, attn, q, k, v, cache_k, cache_v);
+}
+
+static void vk_ffn_gate_up(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w_gate,
+                           const struct bn_linear *w_up, enum bn_ffn_act act, bn_buf *gate, bn_buf *up, bn_buf *out)
+{
+    struct vk_ctx *c = ctx;
+    struct bn_vk_proj_in pin;
+    if (proj_in(c, in, &pin)) {
+        const struct bn_vk_weight *wg = ternary(c, w_gate), *wu = ternary(c, w_up);
+        if (!wg || !wu) return;
+        if (bn_vk_op_proj_gate_up(&c->ops, &pin, wg, w_gate->scale, wu, w_up->scale, act, &out->r)) return;
+    }
+    if (!bn_vk_stream_ok(c->stream)) return;
+    bn_compose_ffn_gate_up(&vk_primitives, ctx, in, w_gate, w_up, act, gate, up, out);
+}
+
+static void vk_matmul_residual(void *ctx, const struct bn_proj_in *in, const struct bn_linear *w, bn_buf *x)
+{
+    struct vk_ctx *c = ctx;
+    struct bn_vk_proj_in pin;
+    if (proj_in(c, in, &pin)) {
+        const struct bn_vk_weight *dw = ternary(c, w);
+        if (!dw) return;
+        if (bn_vk_op_proj_residual(&c->ops, &pin, dw, w->scale, &x->r)) return;
+    }
+    if (!bn_vk_stream_ok(c->stream)) return;
+    bn_compose_matmul_residual(&vk_primitives, ctx, in, w, x);
+}
+
 enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_backend_vk_opts *opts, char *err,
                                     size_t errlen)
 {
@@ -343,6 +428,9 @@ enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_back
         .head = vk_head,
         .argmax = vk_argmax,
         .topk = vk_topk,
+        .attn_qkv = vk_attn_qkv,
+        .ffn_gate_up = vk_ffn_gate_up,
+        .matmul_residual = vk_matmul_residual,
         .synchronize = vk_synchronize,
     };
     return BN_OK;
@@ -365,4 +453,42 @@ enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_ba
     out->device_bytes = bn_vk_allocator_bytes(c->alloc);
     snprintf(out->device, sizeof out->device, "%s", c->dev->info->name);
     return BN_OK;
+}
+
+enum bn_status bn_backend_vk_describe(const struct bn_backend *be, struct bn_backend_vk_device_desc *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!be || be->iface.destroy != vk_destroy || !be->ctx) return BN_ERR_USAGE;
+    const struct bn_vk_device_info *info = ((const struct vk_ctx *)be->ctx)->dev->info;
+    snprintf(out->name, sizeof out->name, "%s", info->name);
+    snprintf(out->type, sizeof out->type, "%s", info->type_name);
+    if (info->driver_name[0] && info->driver_info[0])
+        snprintf(out->driver, sizeof out->driver, "%s: %s", info->driver_name, info->driver_info);
+    else snprintf(out->driver, sizeof out->driver, "%s", info->driver_name);
+    return BN_OK;
+}
+
+enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint64_t bytes, int reps, double *gbps,
+                                               char *err, size_t errlen)
+{
+    *gbps = 0;
+    if (!be || be->iface.destroy != vk_destroy || !be->ctx)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "bandwidth probe: not a Vulkan backend");
+    struct vk_ctx *c = be->ctx;
+    enum bn_status st = bn_vk_stream_finish(c->stream, err, errlen); /* the probe has the queue to itself */
+    if (st != BN_OK) return st;
+    struct bn_vk_bandwidth bw;
+    st = bn_vk_measure_bandwidth(c->dev, c->alloc, bytes, reps, &bw, err, errlen);
+    if (st == BN_OK) *gbps = bw.gbps;
+    return st;
+}
+
+uint32_t bn_backend_vk_get_profile(const struct bn_backend *be, struct bn_backend_vk_op_time *out, uint32_t max)
+{
+    if (!be || be->iface.destroy != vk_destroy || !be->ctx) return 0;
+    const struct bn_vk_profile_entry *pe;
+    const uint32_t n = bn_vk_stream_get_profile(((const struct vk_ctx *)be->ctx)->stream, &pe);
+    uint32_t k = 0;
+    for (; k < n && k < max; k++) out[k] = (struct bn_backend_vk_op_time){pe[k].name, pe[k].ms, pe[k].dispatches};
+    return k;
 }

@@ -47,4 +47,32 @@ struct bn_backend_vk_stats {
 /* BN_ERR_USAGE when be is not a Vulkan backend. */
 enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_backend_vk_stats *out);
 
+/* What `bitnet-vk bench` needs beyond the counters: the device as users
+ * know it, its memory bandwidth and the device time per shader. */
+struct bn_backend_vk_device_desc {
+    char name[256];
+    char type[16];       /* "discrete", "integrated", "virtual", "cpu" (lavapipe), "other" */
+    char driver[520];    /* driver name and info, e.g. "llvmpipe: Mesa 22.3.6 (LLVM 15.0.6)" */
+};
+/* BN_ERR_USAGE when be is not a Vulkan backend. */
+enum bn_status bn_backend_vk_describe(const struct bn_backend *be, struct bn_backend_vk_device_desc *out);
+
+/* Device memory bandwidth from a copy shader timed with timestamp queries
+ * (runtime/vk/vk_bandwidth.h): *gbps = (bytes read + written) / time, the
+ * mean of reps copies of a `bytes` buffer. Waits for recorded work first. */
+enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint64_t bytes, int reps, double *gbps,
+                                               char *err, size_t errlen);
+
+/* Device time per pipeline (shader variant), summed over every forward
+ * pass since the backend was created; only when BN_VK_PROFILE=1 was set
+ * before bn_backend_vk_create (otherwise 0 entries). Copies at most max
+ * entries into out and returns how many; names stay valid while the
+ * backend lives. */
+struct bn_backend_vk_op_time {
+    const char *name;
+    double ms;
+    uint64_t dispatches;
+};
+uint32_t bn_backend_vk_get_profile(const struct bn_backend *be, struct bn_backend_vk_op_time *out, uint32_t max);
+
 #endif

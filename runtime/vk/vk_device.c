@@ -128,6 +128,22 @@ static enum bn_status read_range_cap(uint64_t *cap, char *err, size_t errlen)
     return BN_OK;
 }
 
+/* BN_VK_FAIL_SUBMIT and BN_VK_FAIL_WAIT: 0 when unset; BN_ERR_USAGE for
+ * anything but a plain decimal submission number of at least 1. */
+static enum bn_status read_fail_submit(const char *name, uint64_t *at, char *err, size_t errlen)
+{
+    *at = 0;
+    const char *s = getenv(name);
+    if (s == NULL || s[0] == '\0') return BN_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || v == 0)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "%s=%s: expected a submission number (1 = the first)", name, s);
+    *at = v;
+    return BN_OK;
+}
+
 /* BN_VK_VALIDATION: unset, "" or "0" is off; "sync" adds synchronization
  * validation (hazards between dispatches); anything else is core validation. */
 static int validation_level_from_env(void)
@@ -566,6 +582,12 @@ int bn_vk_instance_pick_auto(const bn_vk_instance *vi, char *why, size_t whylen)
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         for (uint32_t i = 0; i < vi->n_devices; i++)
             if (vi->infos[i].type == order[k] && vi->infos[i].usable) return (int)i;
+    /* Test hook: with no GPU, a usable CPU device stands in for one, so the
+     * paths where auto leaves Vulkan for the CPU run without a GPU. */
+    const char *cpu_ok = getenv("BN_VK_AUTO_CPU");
+    if (cpu_ok && cpu_ok[0] == '1')
+        for (uint32_t i = 0; i < vi->n_devices; i++)
+            if (vi->infos[i].type == VK_PHYSICAL_DEVICE_TYPE_CPU && vi->infos[i].usable) return (int)i;
     /* Nothing to pick: explain with the most telling device. An unusable
      * GPU says more than a CPU device, which is skipped by design. */
     if (vi->n_devices == 0) {
@@ -616,8 +638,19 @@ enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn
     if (!info->usable)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "Vulkan device %u (%s) not usable: %s", index, info->name,
                        info->why_not);
+    uint64_t fail_at = 0, fail_wait_at = 0;
+    if ((st = read_fail_submit("BN_VK_FAIL_SUBMIT", &fail_at, err, errlen)) != BN_OK ||
+        (st = read_fail_submit("BN_VK_FAIL_WAIT", &fail_wait_at, err, errlen)) != BN_OK)
+        return st;
     struct bn_vk_device *dev = calloc(1, sizeof *dev);
     if (dev == NULL) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
+    dev->submits = calloc(1, sizeof *dev->submits);
+    if (dev->submits == NULL) {
+        free(dev);
+        return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
+    }
+    dev->submits->fail_at = fail_at;
+    dev->submits->fail_wait_at = fail_wait_at;
     dev->instance = vi;
     dev->ifn = &vi->fn;
     dev->info = info;
@@ -704,9 +737,47 @@ void bn_vk_device_destroy(struct bn_vk_device *dev)
     if (dev->device != VK_NULL_HANDLE) {
         /* Work still in flight would use freed objects; waiting is the only
          * safe order even after a failure. Its result cannot change what we
-         * do next, so it is not checked. */
+         * do next, so it is not checked. A lost device answers at once
+         * with VK_ERROR_DEVICE_LOST: one call, never a retry loop. */
         (void)dev->fn.vkDeviceWaitIdle(dev->device);
         dev->fn.vkDestroyDevice(dev->device, NULL);
     }
+    free(dev->submits);
     free(dev);
+}
+
+VkResult bn_vk_queue_submit(const struct bn_vk_device *dev, const VkSubmitInfo *si, VkFence fence)
+{
+    struct bn_vk_submit_state *s = dev->submits;
+    s->count++;
+    if (s->lost) return VK_ERROR_DEVICE_LOST;
+    if (s->fail_at != 0 && s->count >= s->fail_at) {
+        /* Nothing reaches the queue, so the fence stays unsignalled: the
+         * caller must not wait on it, exactly as after a real loss. */
+        s->lost = true;
+        s->simulated_by = "BN_VK_FAIL_SUBMIT";
+        return VK_ERROR_DEVICE_LOST;
+    }
+    VkResult r = dev->fn.vkQueueSubmit(dev->queue, 1, si, fence);
+    if (r == VK_ERROR_DEVICE_LOST) s->lost = true;
+    return r;
+}
+
+void bn_vk_device_mark_lost(const struct bn_vk_device *dev) { dev->submits->lost = true; }
+
+bool bn_vk_device_fail_this_wait(const struct bn_vk_device *dev)
+{
+    struct bn_vk_submit_state *s = dev->submits;
+    if (s->fail_wait_at == 0 || s->count < s->fail_wait_at) return false;
+    s->simulated_by = "BN_VK_FAIL_WAIT";
+    return true;
+}
+
+enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen)
+{
+    const struct bn_vk_submit_state *s = dev->submits;
+    return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: device lost (%s returned VK_ERROR_DEVICE_LOST at queue "
+                   "submission %llu%s%s): the driver reset or crashed; the run cannot go on",
+                   call, (unsigned long long)s->count, s->simulated_by ? ", simulated by " : "",
+                   s->simulated_by ? s->simulated_by : "");
 }

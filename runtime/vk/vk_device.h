@@ -31,6 +31,18 @@
  *                             maxMemoryAllocationSize and maxBufferSize to N
  *                             bytes (decimal, N >= 256), so tests exercise
  *                             the split of oversized tensors
+ *   BN_VK_FAIL_SUBMIT=N       test hook: the Nth queue submission of a device
+ *                             (1 = the first) returns VK_ERROR_DEVICE_LOST
+ *                             without reaching the driver, and so does every
+ *                             later one, as on a really lost device
+ *   BN_VK_FAIL_WAIT=N         test hook: the Nth submission runs, then its
+ *                             fence wait reports VK_ERROR_DEVICE_LOST (the
+ *                             loss seen by vkWaitForFences)
+ *   BN_VK_AUTO_CPU=1          test hook: when there is no usable GPU,
+ *                             --device auto may pick a CPU-type device
+ *                             (lavapipe), so tests without a GPU reach the
+ *                             paths where auto falls back from Vulkan
+ *   BN_VK_HEAP_LIMIT          (vk_memory.h) caps the device memory allocated
  */
 #ifndef BN_VK_DEVICE_H
 #define BN_VK_DEVICE_H
@@ -124,6 +136,17 @@ int bn_vk_instance_pick_auto(const bn_vk_instance *vi, char *why, size_t whylen)
  * `--device lavapipe` names. */
 int bn_vk_instance_pick_cpu(const bn_vk_instance *vi, char *why, size_t whylen);
 
+/* Queue submissions of one device, counted for the BN_VK_FAIL_SUBMIT and
+ * BN_VK_FAIL_WAIT hooks; a lost device is remembered. Reached through a
+ * pointer so that code holding a const device can submit. */
+struct bn_vk_submit_state {
+    uint64_t count;           /* submissions attempted so far                  */
+    uint64_t fail_at;         /* BN_VK_FAIL_SUBMIT; 0 when off                 */
+    uint64_t fail_wait_at;    /* BN_VK_FAIL_WAIT; 0 when off                   */
+    bool lost;                /* VK_ERROR_DEVICE_LOST seen (submit or wait)    */
+    const char *simulated_by; /* the hook that caused it; NULL when real       */
+};
+
 /* One logical device with the features the shaders use enabled. Owned by the
  * caller; the instance must outlive it. */
 struct bn_vk_device {
@@ -136,6 +159,7 @@ struct bn_vk_device {
     VkQueue queue;
     uint32_t queue_family;
     VkPhysicalDeviceMemoryProperties memory;
+    struct bn_vk_submit_state *submits;
 };
 
 /* BN_ERR_DEVICE with the reason when the device is not usable or creation
@@ -143,6 +167,19 @@ struct bn_vk_device {
 enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn_vk_device **out, char *err,
                                    size_t errlen);
 void bn_vk_device_destroy(struct bn_vk_device *dev); /* accepts NULL */
+
+/* vkQueueSubmit of one batch on the device's queue, through the
+ * BN_VK_FAIL_SUBMIT hook. Once the device is lost (here, or a fence wait
+ * reported it through bn_vk_device_mark_lost) it returns
+ * VK_ERROR_DEVICE_LOST without calling the driver. */
+VkResult bn_vk_queue_submit(const struct bn_vk_device *dev, const VkSubmitInfo *si, VkFence fence);
+void bn_vk_device_mark_lost(const struct bn_vk_device *dev);
+/* The BN_VK_FAIL_WAIT hook: whether the wait for the submission just made
+ * is to report VK_ERROR_DEVICE_LOST (its work has completed). */
+bool bn_vk_device_fail_this_wait(const struct bn_vk_device *dev);
+/* "vulkan: device lost (...)": one line for a lost device, naming the call
+ * that saw it and whether the test hook caused it. Returns BN_ERR_DEVICE. */
+enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen);
 
 /* Every VkResult goes through this: on failure it writes "CALL failed:
  * VK_ERROR_X (file:line)" into err and jumps to the given label. */

@@ -5,6 +5,7 @@
  */
 #include "vk_memory.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct bn_vk_block {
     VkDeviceMemory memory;
     VkBuffer buffer;
     VkDeviceSize size;
+    VkDeviceSize mem_bytes; /* of the VkDeviceMemory (>= size); counted in bytes */
     uint8_t *mapped;   /* whole block, when host-visible */
     bool coherent;
     bool dedicated;    /* one region; freed with it       */
@@ -39,6 +41,7 @@ struct bn_vk_block {
 struct bn_vk_allocator {
     const struct bn_vk_device *dev;
     bool force_staging;  /* BN_VK_FORCE_STAGING=1: map staging blocks only */
+    uint64_t heap_limit; /* BN_VK_HEAP_LIMIT: most bytes in blocks; 0 = none  */
     VkDeviceSize align;
     VkDeviceSize max_region;
     VkDeviceSize block_size[BN_VK_MEM_CLASS_COUNT];
@@ -47,7 +50,9 @@ struct bn_vk_allocator {
     uint64_t bytes;
 };
 
-static const char *const class_names[BN_VK_MEM_CLASS_COUNT] = {"weights", "activations", "readback", "staging"};
+/* As messages name them: both middle classes hold the engine's buffers. */
+static const char *const class_names[BN_VK_MEM_CLASS_COUNT] = {"weights", "engine buffers", "engine buffers",
+                                                                "staging buffers"};
 
 /* Memory property preferences per class: the first memory type that has
  * all `want` bits and none of the `avoid` bits wins, list entry by entry. */
@@ -78,12 +83,38 @@ const char *bn_vk_fmt_bytes(uint64_t bytes, char buf[32])
 static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
 static VkDeviceSize min_size(VkDeviceSize a, VkDeviceSize b) { return a < b ? a : b; }
 
+/* BN_VK_HEAP_LIMIT: 0 when unset; bytes, with an optional K, M or G suffix
+ * (powers of 1024). BN_ERR_USAGE for anything else. */
+static enum bn_status read_heap_limit(uint64_t *limit, char *err, size_t errlen)
+{
+    *limit = 0;
+    const char *s = getenv("BN_VK_HEAP_LIMIT");
+    if (s == NULL || s[0] == '\0') return BN_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+    unsigned shift = 0;
+    if (end && (*end == 'K' || *end == 'k')) shift = 10;
+    else if (end && (*end == 'M' || *end == 'm')) shift = 20;
+    else if (end && (*end == 'G' || *end == 'g')) shift = 30;
+    if (end && shift) end++;
+    if (end == NULL || *end != '\0' || errno != 0 || v == 0 || v > (UINT64_MAX >> shift))
+        return bn_errf(err, errlen, BN_ERR_USAGE,
+                       "BN_VK_HEAP_LIMIT=%s: expected a byte count such as 65536, 512K, 64M or 2G", s);
+    *limit = (uint64_t)v << shift;
+    return BN_OK;
+}
+
 enum bn_status bn_vk_allocator_create(const struct bn_vk_device *dev, bn_vk_allocator **out, char *err,
                                       size_t errlen)
 {
     *out = NULL;
+    uint64_t heap_limit = 0;
+    enum bn_status st = read_heap_limit(&heap_limit, err, errlen);
+    if (st != BN_OK) return st;
     bn_vk_allocator *a = calloc(1, sizeof *a);
     if (!a) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
+    a->heap_limit = heap_limit;
     const struct bn_vk_limits *lim = &dev->info->limits;
     a->dev = dev;
     /* 16 also keeps every region good for uvec4 access and fills (4). */
@@ -91,7 +122,12 @@ enum bn_status bn_vk_allocator_create(const struct bn_vk_device *dev, bn_vk_allo
     a->max_region = min_size(lim->max_allocation_size, lim->max_buffer_size) / a->align * a->align;
     const VkDeviceSize defaults[BN_VK_MEM_CLASS_COUNT] = {BLOCK_WEIGHTS, BLOCK_ACTIVATIONS, BLOCK_READBACK,
                                                           BLOCK_STAGING};
-    for (int c = 0; c < BN_VK_MEM_CLASS_COUNT; c++) a->block_size[c] = min_size(defaults[c], a->max_region);
+    for (int c = 0; c < BN_VK_MEM_CLASS_COUNT; c++) {
+        a->block_size[c] = min_size(defaults[c], a->max_region);
+        /* Under a cap, one block of a class must not take the room every
+         * other class needs: at most an eighth of it. */
+        if (heap_limit) a->block_size[c] = min_size(a->block_size[c], round_up(heap_limit / 8, a->align));
+    }
     const char *fs = getenv("BN_VK_FORCE_STAGING");
     a->force_staging = fs && fs[0] == '1';
     *out = a;
@@ -137,11 +173,33 @@ static int pick_type(const bn_vk_allocator *a, enum bn_vk_mem_class cls, uint32_
     return -1;
 }
 
+/* The one message for memory that is not there, whether the driver said
+ * so or BN_VK_HEAP_LIMIT did: what was asked for, for what, and how much
+ * the backend already holds. */
+static enum bn_status out_of_memory(const bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size, VkResult r,
+                                    char *err, size_t errlen)
+{
+    char sz[32], used[32], cap[32];
+    bn_vk_fmt_bytes(size, sz);
+    bn_vk_fmt_bytes(a->bytes, used);
+    if (r == VK_SUCCESS) /* the cap, not the driver */
+        return bn_errf(err, errlen, BN_ERR_DEVICE,
+                       "vulkan: out of device memory: %s for %s does not fit (%s in use, BN_VK_HEAP_LIMIT %s)", sz,
+                       class_names[cls], used, bn_vk_fmt_bytes(a->heap_limit, cap));
+    return bn_errf(err, errlen, BN_ERR_DEVICE,
+                   "vulkan: out of %s memory: %s for %s could not be allocated (%s in use, %s)",
+                   r == VK_ERROR_OUT_OF_HOST_MEMORY ? "host" : "device", sz, class_names[cls], used,
+                   bn_vk_result_name(r));
+}
+
+/* A block of `size` bytes; *oom tells a failure for want of memory (the
+ * caller may try a smaller block) from any other. */
 static enum bn_status block_create(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
-                                   struct bn_vk_block **out, char *err, size_t errlen)
+                                   struct bn_vk_block **out, bool *oom, char *err, size_t errlen)
 {
     const struct bn_vk_device *dev = a->dev;
     enum bn_status st = BN_OK;
+    *oom = false;
     struct bn_vk_block *b = calloc(1, sizeof *b);
     if (!b) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     b->size = size;
@@ -150,16 +208,31 @@ static enum bn_status block_create(bn_vk_allocator *a, enum bn_vk_mem_class cls,
     bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                 VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-    BN_VK_TRY(dev->fn.vkCreateBuffer(dev->device, &bci, NULL, &b->buffer), st, err, errlen, fail);
+    VkResult made = dev->fn.vkCreateBuffer(dev->device, &bci, NULL, &b->buffer);
+    if (made == VK_ERROR_OUT_OF_DEVICE_MEMORY || made == VK_ERROR_OUT_OF_HOST_MEMORY) {
+        b->buffer = VK_NULL_HANDLE;
+        *oom = true;
+        st = out_of_memory(a, cls, size, made, err, errlen);
+        goto fail;
+    }
+    BN_VK_TRY(made, st, err, errlen, fail);
     VkMemoryRequirements req;
     dev->fn.vkGetBufferMemoryRequirements(dev->device, b->buffer, &req);
+    if (a->heap_limit != 0 && (a->bytes > a->heap_limit || req.size > a->heap_limit - a->bytes)) {
+        /* The test cap: what the driver would answer with a heap this small. */
+        *oom = true;
+        st = out_of_memory(a, cls, req.size, VK_SUCCESS, err, errlen);
+        goto fail;
+    }
     VkResult r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
     int type = -1;
+    bool tried = false; /* some memory type fits the buffer */
     /* A type whose heap is full is not the end: try the next preference. */
     for (int entry = 0; (type = pick_type(a, cls, req.memoryTypeBits, &entry)) >= 0; entry++) {
         VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
         mai.allocationSize = req.size;
         mai.memoryTypeIndex = (uint32_t)type;
+        tried = true;
         r = dev->fn.vkAllocateMemory(dev->device, &mai, NULL, &b->memory);
         if (r == VK_SUCCESS) break;
         b->memory = VK_NULL_HANDLE;
@@ -167,9 +240,15 @@ static enum bn_status block_create(bn_vk_allocator *a, enum bn_vk_mem_class cls,
     }
     if (r != VK_SUCCESS) {
         char sz[32];
-        st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: cannot allocate %s of %s memory: %s",
-                     bn_vk_fmt_bytes(size, sz), class_names[cls],
-                     type < 0 && r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? "no memory type fits" : bn_vk_result_name(r));
+        if (!tried)
+            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: cannot allocate %s of %s memory: no memory type fits",
+                         bn_vk_fmt_bytes(size, sz), class_names[cls]);
+        else if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+            *oom = true;
+            st = out_of_memory(a, cls, req.size, r, err, errlen);
+        } else
+            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: vkAllocateMemory of %s for %s failed: %s",
+                         bn_vk_fmt_bytes(size, sz), class_names[cls], bn_vk_result_name(r));
         goto fail;
     }
     BN_VK_TRY(dev->fn.vkBindBufferMemory(dev->device, b->buffer, b->memory, 0), st, err, errlen, fail);
@@ -190,6 +269,7 @@ static enum bn_status block_create(bn_vk_allocator *a, enum bn_vk_mem_class cls,
     b->cap_free = 4;
     b->n_free = 1;
     b->free[0] = (struct span){0, size};
+    b->mem_bytes = req.size;
     a->bytes += req.size;
     *out = b;
     return BN_OK;
@@ -241,8 +321,8 @@ enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDevic
     size = round_up(size ? size : 4, 4);
     if (size > a->max_region) {
         char s1[32], s2[32];
-        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: a %s buffer of %s exceeds the device's allocation limit (%s)",
-                       class_names[cls], bn_vk_fmt_bytes(size, s1), bn_vk_fmt_bytes(a->max_region, s2));
+        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: %s for %s exceeds the device's allocation limit (%s)",
+                       bn_vk_fmt_bytes(size, s1), class_names[cls], bn_vk_fmt_bytes(a->max_region, s2));
     }
     struct bn_vk_block *b = NULL;
     VkDeviceSize off = 0;
@@ -258,7 +338,12 @@ enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDevic
             a->cap_blocks[cls] = cap;
         }
         const bool dedicated = size > a->block_size[cls];
-        enum bn_status st = block_create(a, cls, dedicated ? size : a->block_size[cls], &b, err, errlen);
+        bool oom = false;
+        enum bn_status st = block_create(a, cls, dedicated ? size : a->block_size[cls], &b, &oom, err, errlen);
+        /* No room for a whole block: a block of just this request may
+         * still fit (nearly full heap, or BN_VK_HEAP_LIMIT). */
+        if (st != BN_OK && oom && !dedicated && size < a->block_size[cls])
+            st = block_create(a, cls, round_up(size, a->align), &b, &oom, err, errlen);
         if (st != BN_OK) return st;
         b->dedicated = dedicated;
         a->blocks[cls][a->n_blocks[cls]++] = b;
@@ -315,7 +400,7 @@ void bn_vk_free(bn_vk_allocator *a, struct bn_vk_region *r)
             for (uint32_t i = 0; i < a->n_blocks[c]; i++)
                 if (a->blocks[c][i] == b) {
                     a->blocks[c][i] = a->blocks[c][--a->n_blocks[c]];
-                    a->bytes -= b->size;
+                    a->bytes -= b->mem_bytes;
                     block_destroy(a->dev, b);
                     c = BN_VK_MEM_CLASS_COUNT;
                     break;

@@ -25,9 +25,18 @@
  *
  * Not thread-safe; the backend uses it from one thread.
  *
- * Test switch: BN_VK_FORCE_STAGING=1 leaves every block but staging ones
+ * When a heap has no room for a whole block, a block of just the request
+ * is tried before giving up. Out of memory, from the driver or from the cap
+ * below, is BN_ERR_DEVICE with one message: "vulkan: out of device memory:
+ * SIZE for CLASS ..." (host memory: "out of host memory").
+ *
+ * Test switches: BN_VK_FORCE_STAGING=1 leaves every block but staging ones
  * unmapped, so uploads, zero fills and readback take the staging paths that
- * discrete GPUs need, even on lavapipe.
+ * discrete GPUs need, even on lavapipe. BN_VK_HEAP_LIMIT=N (bytes, or with
+ * a K, M or G suffix) caps the device memory all blocks together may hold:
+ * an allocation past it fails as VK_ERROR_OUT_OF_DEVICE_MEMORY would, so
+ * tests reach the out-of-memory paths of weight upload and engine buffers.
+ * A malformed value makes bn_vk_allocator_create fail with BN_ERR_USAGE.
  */
 #ifndef BN_VK_MEMORY_H
 #define BN_VK_MEMORY_H
@@ -68,7 +77,7 @@ VkDeviceSize bn_vk_max_region(const bn_vk_allocator *a);
 
 /* Allocates size bytes (rounded up to 4) aligned for storage-buffer
  * binding. Contents are undefined. BN_ERR_DEVICE (with the memory class and
- * size named) when no memory type has room. */
+ * size named) when no memory type has room or BN_VK_HEAP_LIMIT is reached. */
 enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
                            struct bn_vk_region *out, char *err, size_t errlen);
 /* Returns the range to its block and zeroes *r; accepts an empty region.

@@ -48,6 +48,14 @@ static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
     [BN_VK_PIPE_HEAD_F32] = PIPE(head_f32_f32_f32, 3, 1u << 2, bn_pc_head, 0),
     [BN_VK_PIPE_ARGMAX] = PIPE(argmax_f32_i32, 2, 1u << 1, bn_pc_argmax, 0),
     [BN_VK_PIPE_TOPK] = PIPE(topk_f32, 4, 7u << 1, bn_pc_topk, 0),
+    [BN_VK_PIPE_PROJ] = PIPE(proj_t2_f32_f32, 5, 1u << 4, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_DOT] = PIPE(proj_t2_f32_f32_dot, 5, 1u << 4, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_GATE_UP] = PIPE(proj_gate_up_t2_f32_f32, 7, 1u << 6, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_GATE_UP_DOT] = PIPE(proj_gate_up_t2_f32_f32_dot, 7, 1u << 6, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F16] = PIPE(proj_qkv_t2_f32_f16, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F16_DOT] = PIPE(proj_qkv_t2_f32_f16_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F32] = PIPE(proj_qkv_t2_f32_f32, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F32_DOT] = PIPE(proj_qkv_t2_f32_f32_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
 };
 #undef PIPE
 
@@ -64,6 +72,9 @@ static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
 #define ATTN_MAX_CHUNK 256    /* attn_decode: MAX_CHUNK                  */
 #define TOPK_TILE 1024        /* topk_f32.comp TILE                      */
 #define TOPK_MAX_PARTS 64     /* bounds the merge pass's input           */
+#define PROJ_MAX_Q_WORDS 2048 /* proj_t2_f32_f32.comp: MAX_Q_WORDS, MAX_ROWS */
+#define PROJ_MAX_ROWS 512
+#define PROJ_SHARED_FIXED ((PROJ_MAX_Q_WORDS + MATVEC_MAX_ITEMS + PROJ_MAX_ROWS) * 4) /* + 4 * wg */
 
 static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
@@ -82,16 +93,27 @@ enum bn_status bn_vk_ops_init(struct bn_vk_ops *o, const struct bn_vk_device *de
     o->alloc = alloc;
     o->stream = stream;
     const struct bn_vk_device_info *info = dev->info;
-    /* A few subgroups per workgroup; a power of two for the tree reductions. */
-    uint32_t sg = info->features.subgroup_size ? info->features.subgroup_size : 32;
-    uint32_t wg = 64;
-    while (wg < 4 * sg && wg < 256) wg *= 2;
-    while (wg > info->limits.max_workgroup_invocations || wg > info->limits.max_workgroup_size[0]) wg /= 2;
+    bn_vk_tuning_for(info, &o->tune);
+    /* The tuned size, or a few subgroups per workgroup; a power of two for
+     * the tree reductions, within the device's limits. */
+    uint32_t wg = o->tune.wg;
+    if (wg == 0) {
+        const uint32_t sg = info->features.subgroup_size ? info->features.subgroup_size : 32;
+        wg = 64;
+        while (wg < 4 * sg && wg < 256) wg *= 2;
+    }
+    const struct bn_vk_limits *lim = &info->limits;
+    while (wg > 32 && (wg > lim->max_workgroup_invocations || wg > lim->max_workgroup_size[0])) wg /= 2;
     o->wg = wg;
     uint32_t tile = (info->limits.max_shared_memory - ATTN_SHARED_FIXED - 256) / 8;
     o->attn_tile = tile > 4096 ? 4096 : tile;
     const char *no_dot = getenv("BN_VK_DISABLE_INTDOT");
-    o->use_dot = info->features.int_dot && !(no_dot && no_dot[0] && strcmp(no_dot, "0") != 0);
+    o->use_dot = info->features.int_dot && o->tune.int_dot && !(no_dot && no_dot[0] && strcmp(no_dot, "0") != 0);
+    VkPhysicalDeviceProperties props;
+    dev->ifn->vkGetPhysicalDeviceProperties(dev->physical, &props);
+    o->max_bindings = props.limits.maxPerStageDescriptorStorageBuffers;
+    if (o->max_bindings > props.limits.maxDescriptorSetStorageBuffers)
+        o->max_bindings = props.limits.maxDescriptorSetStorageBuffers;
     return bn_vk_alloc(alloc, BN_VK_MEM_ACTIVATIONS, 16, &o->dummy, err, errlen);
 }
 
@@ -190,6 +212,16 @@ void bn_vk_op_quantize(struct bn_vk_ops *o, const struct bn_vk_region *x, uint32
     dispatch(o, p, r, 4, &pc, sizeof pc, n_rows, 1, 1, 0);
 }
 
+/* Weight rows per matvec workgroup: the tuned count, or about two blocks
+ * per thread; within the shader's item array either way. */
+static uint32_t matvec_rows(const struct bn_vk_ops *o, uint32_t wg, uint32_t nb)
+{
+    uint32_t rows = o->tune.rows ? o->tune.rows : ceil_div(2 * wg, nb);
+    if (rows > MATVEC_MAX_ITEMS / nb) rows = MATVEC_MAX_ITEMS / nb;
+    if (rows > 64) rows = 64;
+    return rows ? rows : 1;
+}
+
 void bn_vk_op_matmul(struct bn_vk_ops *o, const struct bn_vk_weight *w, float lin_scale, const struct bn_vk_region *q,
                      const struct bn_vk_region *q_scale, uint32_t n_rows, const struct bn_vk_region *out,
                      bool accumulate)
@@ -206,10 +238,7 @@ void bn_vk_op_matmul(struct bn_vk_ops *o, const struct bn_vk_weight *w, float li
                                    : (o->use_dot ? BN_VK_PIPE_MATMUL_DOT : BN_VK_PIPE_MATMUL);
     const struct bn_vk_pipeline *p = pipe(o, id);
     if (!p) return;
-    /* About two blocks per thread, within the shader's item array. */
-    uint32_t rows_per_wg = ceil_div(2 * p->wg_size, w->nb);
-    if (rows_per_wg > MATVEC_MAX_ITEMS / w->nb) rows_per_wg = MATVEC_MAX_ITEMS / w->nb;
-    if (rows_per_wg > 64) rows_per_wg = 64;
+    const uint32_t rows_per_wg = matvec_rows(o, p->wg_size, w->nb);
     const uint32_t group = next_group(o);
     for (uint32_t i = 0; i < w->n_parts; i++) {
         const struct bn_vk_part *part = &w->parts[i];
@@ -315,8 +344,9 @@ void bn_vk_op_kv_store(struct bn_vk_ops *o, const struct bn_vk_region *k, const 
 
 /* Cache positions per decode split: enough splits to spread a long cache
  * over the device, few enough that the reduce pass stays short. */
-static uint32_t decode_chunk(uint32_t len)
+static uint32_t decode_chunk(const struct bn_vk_ops *o, uint32_t len)
 {
+    if (o->tune.attn_chunk) return o->tune.attn_chunk;
     if (len <= 4096) return 64;
     return len <= 8192 ? 128 : ATTN_MAX_CHUNK;
 }
@@ -347,7 +377,7 @@ void bn_vk_op_attention(struct bn_vk_ops *o, const struct bn_vk_region *q, const
     const struct bn_vk_pipeline *p1 = pipe(o, f16 ? BN_VK_PIPE_ATTN_DECODE_F16 : BN_VK_PIPE_ATTN_DECODE_F32);
     const struct bn_vk_pipeline *p2 = pipe(o, BN_VK_PIPE_ATTN_REDUCE);
     if (!p1 || !p2) return;
-    pc.chunk = decode_chunk(len);
+    pc.chunk = decode_chunk(o, len);
     pc.n_split = ceil_div(len, pc.chunk);
     const VkDeviceSize bytes = (VkDeviceSize)a->n_rows * a->n_head * pc.n_split * (hd + 2) * sizeof(float);
     if (o->scratch.size < bytes) {
@@ -442,4 +472,144 @@ void bn_vk_op_topk(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint3
         pc.pass = 1;
         dispatch(o, p, r, 4, &pc, sizeof pc, 1, 1, 1, 0);
     }
+}
+
+/* Whether the fused projection shader holds these weights over an input of
+ * `width`: the device binds as many buffers as the variant has, one part
+ * per weight (one binding), the same row layout, the int8 row and the item
+ * array within the shader's shared arrays, and fusion not tuned off. */
+static bool proj_fits(const struct bn_vk_ops *o, uint32_t width, const struct bn_vk_weight *const *w, uint32_t n)
+{
+    if (!o->tune.fuse || !bn_vk_stream_ok(o->stream)) return false;
+    if (o->max_bindings < (n == 3 ? 12u : 3 + 2 * n)) return false; /* the variant's bindings */
+    if ((uint64_t)PROJ_SHARED_FIXED + 4ull * o->wg > o->dev->info->limits.max_shared_memory) return false;
+    for (uint32_t i = 0; i < n; i++) {
+        if (w[i]->kind != BN_VK_W_TERNARY || w[i]->n_parts != 1 || w[i]->k != width) return false;
+        if (w[i]->k_words != w[0]->k_words || w[i]->nb != w[0]->nb) return false;
+    }
+    return 4ull * w[0]->k_words <= PROJ_MAX_Q_WORDS && w[0]->nb <= MATVEC_MAX_ITEMS;
+}
+
+/* Rows per workgroup of the fused projections: the tuned count, else the
+ * matvec's but at least 32. Every workgroup quantizes the whole input row
+ * first: about as much arithmetic as 1 / 16 of a row per element, so
+ * more rows per workgroup spread it thinner, fewer rows give more
+ * workgroups to spread over the device. */
+static uint32_t proj_rows(const struct bn_vk_ops *o, uint32_t wg, uint32_t nb)
+{
+    if (o->tune.rows) return o->tune.rows;
+    const uint32_t rows = ceil_div(2 * wg, nb);
+    return rows < 32 ? 32 : rows > 64 ? 64 : rows;
+}
+
+/* The push constants every fused projection shares: the input row and one
+ * segment per weight. */
+static struct bn_pc_proj proj_push(const struct bn_vk_proj_in *in, const struct bn_vk_weight *const *w,
+                                   const float *lin_scale, uint32_t n, uint32_t rows_per_wg)
+{
+    struct bn_pc_proj pc = {.width = in->width,
+                            .k_words = w[0]->k_words,
+                            .nb = w[0]->nb,
+                            .norm = in->norm != NULL,
+                            .eps = in->eps,
+                            .rows_per_wg = rows_per_wg};
+    for (uint32_t i = 0; i < n; i++) {
+        pc.seg_rows[i] = w[i]->n;
+        pc.per_block |= (uint32_t)w[i]->per_block << i;
+        pc.w_scale[i] = w[i]->w_scale;
+        pc.lin_scale[i] = lin_scale[i];
+    }
+    return pc;
+}
+
+/* The first bindings of every variant: the row, the norm weight, each
+ * segment's codes, then each segment's block scales (dummy for I2_S). */
+static uint32_t proj_regions(const struct bn_vk_ops *o, const struct bn_vk_proj_in *in,
+                             const struct bn_vk_weight *const *w, uint32_t n, struct bn_vk_region *r)
+{
+    uint32_t k = 0;
+    r[k++] = *in->x;
+    r[k++] = in->norm ? in->norm->parts[0].data : o->dummy;
+    for (uint32_t i = 0; i < n; i++) r[k++] = w[i]->parts[0].data;
+    for (uint32_t i = 0; i < n; i++) r[k++] = w[i]->per_block ? w[i]->parts[0].scales : o->dummy;
+    return k;
+}
+
+static enum bn_vk_pipe proj_pipe(const struct bn_vk_ops *o, enum bn_vk_pipe plain)
+{
+    return o->use_dot ? (enum bn_vk_pipe)(plain + 1) : plain; /* each _DOT follows its plain variant */
+}
+
+bool bn_vk_op_proj_residual(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *w,
+                            float lin_scale, const struct bn_vk_region *out)
+{
+    if (!proj_fits(o, in->width, &w, 1)) return false;
+    const struct bn_vk_pipeline *p = pipe(o, proj_pipe(o, BN_VK_PIPE_PROJ));
+    if (!p) return true; /* failure latched */
+    const uint32_t rows = proj_rows(o, p->wg_size, w->nb);
+    const struct bn_pc_proj pc = proj_push(in, &w, &lin_scale, 1, rows);
+    struct bn_vk_region r[5];
+    uint32_t k = proj_regions(o, in, &w, 1, r);
+    r[k++] = *out;
+    dispatch(o, p, r, k, &pc, sizeof pc, ceil_div(w->n, rows), 1, 1, 0);
+    return true;
+}
+
+bool bn_vk_op_proj_gate_up(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *w_gate,
+                           float gate_scale, const struct bn_vk_weight *w_up, float up_scale, enum bn_ffn_act act,
+                           const struct bn_vk_region *out)
+{
+    const struct bn_vk_weight *const w[2] = {w_gate, w_up};
+    if (!proj_fits(o, in->width, w, 2) || w_gate->n != w_up->n) return false;
+    const struct bn_vk_pipeline *p = pipe(o, proj_pipe(o, BN_VK_PIPE_PROJ_GATE_UP));
+    if (!p) return true;
+    /* The same rows of both weights per workgroup (2 * rows in all). */
+    const uint32_t rows = proj_rows(o, p->wg_size, w_gate->nb);
+    const float scale[2] = {gate_scale, up_scale};
+    struct bn_pc_proj pc = proj_push(in, w, scale, 2, rows);
+    pc.act = act == BN_ACT_SILU;
+    struct bn_vk_region r[7];
+    uint32_t k = proj_regions(o, in, w, 2, r);
+    r[k++] = *out;
+    dispatch(o, p, r, k, &pc, sizeof pc, ceil_div(w_gate->n, rows), 1, 1, 0);
+    return true;
+}
+
+bool bn_vk_op_proj_qkv(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *const w[3],
+                       const float lin_scale[3], const struct bn_rope_args *rope, const struct bn_attn_args *attn,
+                       const struct bn_vk_region *q, const struct bn_vk_region *cache_k,
+                       const struct bn_vk_region *cache_v)
+{
+    const uint32_t hd = attn->head_dim, kv_width = attn->n_head_kv * hd;
+    /* Rope's pairs stay inside a workgroup (below). */
+    if (!proj_fits(o, in->width, w, 3) || attn->n_rows != 1 || rope->n_rot < 2 || rope->n_rot > hd || hd % 4 != 0 ||
+        hd > PROJ_MAX_ROWS || w[0]->n != attn->n_head * hd || w[1]->n != kv_width || w[2]->n != kv_width)
+        return false;
+    const bool f16 = attn->kv_type == BN_KV_F16;
+    const struct bn_vk_pipeline *p = pipe(o, proj_pipe(o, f16 ? BN_VK_PIPE_PROJ_QKV_F16 : BN_VK_PIPE_PROJ_QKV_F32));
+    const struct bn_vk_region *table = p ? rope_table(o, rope) : NULL;
+    if (!table) return true;
+    /* A workgroup holds a head, or where every dim is rotated a part of one
+     * with whole pairs (the shader's local_row), split down towards the
+     * other projections' rows per workgroup so that the dispatch has enough
+     * workgroups; a part keeps a multiple of four rows (F16 pairs). */
+    uint32_t rows = hd;
+    if (rope->n_rot == hd) {
+        const uint32_t target = proj_rows(o, p->wg_size, w[0]->nb);
+        while (rows / 2 >= target && (rows / 2) % 4 == 0) rows /= 2;
+    }
+    struct bn_pc_proj pc = proj_push(in, w, lin_scale, 3, rows);
+    pc.head_dim = hd;
+    pc.n_rot = rope->n_rot;
+    pc.pos = attn->pos0;
+    pc.neox = rope->kind == BN_ROPE_NEOX;
+    struct bn_vk_region r[12];
+    uint32_t k = proj_regions(o, in, w, 3, r);
+    r[k++] = *q;
+    r[k++] = *table;
+    r[k++] = *cache_k;
+    r[k++] = *cache_v;
+    const uint32_t groups = w[0]->n / rows + 2 * (kv_width / rows);
+    dispatch(o, p, r, k, &pc, sizeof pc, groups, 1, 1, 0);
+    return true;
 }

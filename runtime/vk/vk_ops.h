@@ -12,9 +12,10 @@
  *     bn_vk_ops_free(&o);
  *
  * Pipelines are created on first use (from the embedded SPIR-V, once).
- * Failures latch in the stream. Environment: BN_VK_DISABLE_INTDOT=1 uses
- * the plain-integer ternary shaders even where the device has the packed
- * integer dot product.
+ * Failures latch in the stream. Sizes and variants follow the device's
+ * tuning (vk_tuning.h, BN_VK_TUNE). Environment: BN_VK_DISABLE_INTDOT=1
+ * uses the plain-integer ternary shaders even where the device has the
+ * packed integer dot product.
  */
 #ifndef BN_VK_OPS_H
 #define BN_VK_OPS_H
@@ -26,6 +27,7 @@
 #include "vk_memory.h"
 #include "vk_pipeline.h"
 #include "vk_stream.h"
+#include "vk_tuning.h"
 #include "vk_weights.h"
 
 enum bn_vk_pipe {
@@ -51,6 +53,14 @@ enum bn_vk_pipe {
     BN_VK_PIPE_HEAD_F32,
     BN_VK_PIPE_ARGMAX,
     BN_VK_PIPE_TOPK,
+    BN_VK_PIPE_PROJ,
+    BN_VK_PIPE_PROJ_DOT,
+    BN_VK_PIPE_PROJ_GATE_UP,
+    BN_VK_PIPE_PROJ_GATE_UP_DOT,
+    BN_VK_PIPE_PROJ_QKV_F16,
+    BN_VK_PIPE_PROJ_QKV_F16_DOT,
+    BN_VK_PIPE_PROJ_QKV_F32,
+    BN_VK_PIPE_PROJ_QKV_F32_DOT,
     BN_VK_PIPE_COUNT
 };
 
@@ -67,9 +77,12 @@ struct bn_vk_ops {
     bn_vk_allocator *alloc;
     bn_vk_stream *stream;
     struct bn_vk_pipeline pipes[BN_VK_PIPE_COUNT];
+    struct bn_vk_tuning tune; /* the device's tuning (vk_tuning.h)              */
     uint32_t wg;             /* workgroup size of the specialized shaders        */
     uint32_t attn_tile;      /* floats per K/V tile of attn_prefill              */
     bool use_dot;            /* packed int8 dot product for the ternary shaders  */
+    uint32_t max_bindings;   /* storage buffers a shader may bind (both per-stage
+                                and per-set limits); the fused qkv needs 12      */
     uint32_t group_seq;      /* hazard groups of multi-dispatch ops              */
     struct bn_vk_region dummy;   /* bound where an optional input is absent      */
     struct bn_vk_region scratch; /* decode attention splits                      */
@@ -109,6 +122,34 @@ void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const stru
                    const struct bn_vk_region *logits);
 void bn_vk_op_argmax(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint32_t n_rows, uint32_t n_vocab,
                      const struct bn_vk_region *ids);
+/* Fused projections for decode, one dispatch each
+ * (shaders/proj_t2_f32_f32.comp): the row x (n_rows 1, width = K of the
+ * weights) rmsnorm'd with norm (NULL: none) and quantized in every
+ * workgroup's prologue, then
+ *   proj_residual: out += lin_scale * W x'
+ *   proj_gate_up:  out = act(W_gate x') * (W_up x')
+ *   proj_qkv:      q = rope(Wq x'); cache rows attn->pos0 <- rope(Wk x'), Wv x'
+ * with the results of quantize + matmul (+ rope + kv_store, + ffn_act) bit
+ * for bit. Each returns false, recording nothing, when the shapes are
+ * outside what the fused shader holds (K above 8192, a weight split into
+ * parts, mixed shapes) or the tuning turns fusion off: the caller then runs
+ * the unfused ops. A failure (pipeline creation) latches and returns true. */
+struct bn_vk_proj_in {
+    const struct bn_vk_region *x;
+    uint32_t width;
+    const struct bn_vk_weight *norm; /* F32 vector or NULL */
+    float eps;
+};
+bool bn_vk_op_proj_residual(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *w,
+                            float lin_scale, const struct bn_vk_region *out);
+bool bn_vk_op_proj_gate_up(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *w_gate,
+                           float gate_scale, const struct bn_vk_weight *w_up, float up_scale, enum bn_ffn_act act,
+                           const struct bn_vk_region *out);
+bool bn_vk_op_proj_qkv(struct bn_vk_ops *o, const struct bn_vk_proj_in *in, const struct bn_vk_weight *const w[3],
+                       const float lin_scale[3], const struct bn_rope_args *rope, const struct bn_attn_args *attn,
+                       const struct bn_vk_region *q, const struct bn_vk_region *cache_k,
+                       const struct bn_vk_region *cache_v);
+
 /* The k largest of the n_vocab logits of the one row at `logits`, best first
  * (see the backend's topk op); k in 1 .. min(BN_VK_TOPK_MAX, n_vocab). */
 #define BN_VK_TOPK_MAX 256u

@@ -151,13 +151,18 @@ enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd;
-    BN_VK_TRY(dev->fn.vkQueueSubmit(dev->queue, 1, &si, fence), st, err, errlen, done);
-    VkResult r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)BN_VK_FENCE_TIMEOUT_S * 1000000000ull);
+    VkResult r = bn_vk_queue_submit(dev, &si, fence);
+    if (r == VK_ERROR_DEVICE_LOST) return bn_vk_device_lost_error(dev, "vkQueueSubmit", err, errlen);
+    BN_VK_TRY(r, st, err, errlen, done);
+    r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)BN_VK_FENCE_TIMEOUT_S * 1000000000ull);
+    if (r == VK_SUCCESS && bn_vk_device_fail_this_wait(dev)) r = VK_ERROR_DEVICE_LOST; /* test hook */
     if (r == VK_TIMEOUT)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: the device did not finish its work within %d s (hung?)",
                        BN_VK_FENCE_TIMEOUT_S);
-    if (r == VK_ERROR_DEVICE_LOST)
-        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: device lost (driver reset or crash) during the run");
+    if (r == VK_ERROR_DEVICE_LOST) {
+        bn_vk_device_mark_lost(dev);
+        return bn_vk_device_lost_error(dev, "vkWaitForFences", err, errlen);
+    }
     BN_VK_TRY(r, st, err, errlen, done);
     BN_VK_TRY(dev->fn.vkResetFences(dev->device, 1, &fence), st, err, errlen, done);
 done:

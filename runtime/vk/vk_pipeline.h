@@ -27,7 +27,7 @@
 #include "vk_device.h"
 #include "vk_memory.h"
 
-#define BN_VK_MAX_BINDINGS 6
+#define BN_VK_MAX_BINDINGS 12 /* proj_qkv: x, norm, 3 codes, 3 scales, q, freq, 2 caches */
 #define BN_VK_MAX_SPEC 4
 
 struct bn_vk_pipeline_desc {

@@ -105,4 +105,23 @@ struct bn_pc_topk {
 };
 _Static_assert(sizeof(struct bn_pc_topk) == 20, "keep in sync with shaders/common/push.glsl");
 
+struct bn_pc_proj {
+    uint32_t width;        /* input row length K                         */
+    uint32_t k_words;      /* K / 16                                     */
+    uint32_t nb;           /* 256-weight blocks per row                  */
+    uint32_t norm;         /* rmsnorm the row first                      */
+    float eps;
+    uint32_t rows_per_wg;  /* weight rows per workgroup and segment      */
+    uint32_t seg_rows[3];  /* rows of each segment's weight              */
+    uint32_t per_block;    /* bit s: segment s has TQ block scales       */
+    float w_scale[3];      /* I2_S tensor scale per segment              */
+    float lin_scale[3];    /* per-layer scale per segment                */
+    uint32_t head_dim;     /* qkv                                        */
+    uint32_t n_rot;        /* qkv                                        */
+    uint32_t pos;          /* qkv: position of the token                 */
+    uint32_t neox;         /* qkv                                        */
+    uint32_t act;          /* gate_up: 0 relu^2, 1 silu                  */
+};
+_Static_assert(sizeof(struct bn_pc_proj) == 84, "keep in sync with shaders/common/push.glsl");
+
 #endif

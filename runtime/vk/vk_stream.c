@@ -310,6 +310,8 @@ static bool staging_take(bn_vk_stream *s, VkDeviceSize bytes, struct bn_vk_regio
     VkDeviceSize size = bytes > STAGING_MIN ? bytes : STAGING_MIN;
     if (size > bn_vk_max_region(s->alloc)) size = bn_vk_max_region(s->alloc);
     enum bn_status st = bn_vk_alloc(s->alloc, BN_VK_MEM_STAGING, size, &c->r, err, sizeof err);
+    /* Short of memory, a chunk of just this write may still fit. */
+    if (st != BN_OK && size > bytes) st = bn_vk_alloc(s->alloc, BN_VK_MEM_STAGING, bytes, &c->r, err, sizeof err);
     if (st != BN_OK) {
         bn_vk_stream_fail(s, st, err);
         return false;

@@ -110,3 +110,25 @@ layout(push_constant) uniform PushTopk {
     uint pass;     // 0: per slice, 1: merge of the partial results
 } pc;
 #endif
+
+#ifdef PC_PROJ
+// fused projection for decode (proj_t2_f32_f32): the input row quantized in
+// the prologue, up to three ternary weights (segments) with the same K.
+layout(push_constant) uniform PushProj {
+    uint width;        // input row length K
+    uint k_words;      // K / 16 (K padded to the weights' layout)
+    uint nb;           // 256-weight blocks per row
+    uint norm;         // 1: rmsnorm the row with the norm weight first
+    float eps;
+    uint rows_per_wg;  // weight rows per workgroup and segment
+    uint seg_rows[3];  // rows of each segment's weight
+    uint per_block;    // bit s: segment s has TQ block scales
+    float w_scale[3];  // I2_S tensor scale per segment
+    float lin_scale[3]; // per-layer scale per segment
+    uint head_dim;     // qkv: rows of one head
+    uint n_rot;        // qkv: rotated dims per head
+    uint pos;          // qkv: the token's position (rope angle, cache row)
+    uint neox;         // qkv: 1: pairs (j, j + n_rot/2); 0: (2j, 2j + 1)
+    uint act;          // gate_up: 0: relu(g)^2 * u, 1: silu(g) * u
+} pc;
+#endif

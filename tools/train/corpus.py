@@ -14,6 +14,7 @@ depend on file order or on which package versions add or drop a cookie.
 import gzip
 import hashlib
 import os
+import re
 import subprocess
 
 FORTUNE_DIR = "/usr/share/games/fortunes"
@@ -91,11 +92,26 @@ def _jargon():
     for d in docs:
         for k, v in _ASCII.items():
             d = d.replace(k, v)
+        d = _plain_entry(d)
         # paragraphs keep their blank lines; runs of blank lines collapse
         while "\n\n\n" in d:
             d = d.replace("\n\n\n", "\n\n")
         out.append(d)
     return out
+
+
+def _plain_entry(doc):
+    """A glossary entry as plain prose: the headword line ':term: /pron/ n.'
+    becomes 'term: n.' and cross-references '{term}' become 'term'. The
+    markup is the Jargon File's, not English, and a small model spends its
+    capacity (and greedy decoding its turns) on reproducing it."""
+    head, _, body = doc.partition("\n")
+    m = re.match(r":(.+?):\s*(.*)$", head)
+    if m:
+        rest = re.sub(r"/[^/]*/,?\s*", "", m.group(2)).strip()
+        head = m.group(1) + (": " + rest if rest else ":")
+    doc = head + ("\n" + body if body else "")
+    return re.sub(r"\{([^{}]*)\}", r"\1", doc)
 
 
 def _clean(doc):

@@ -34,7 +34,7 @@ PROMPTS = [
     "Never trust a",
     "The secret of life is",
     "Q: How many programmers does it take to change a light bulb?\nA:",
-    ":kludge: n.\n\n",
+    "kludge: n.\n\n",
 ]
 DEMO_PROMPT = "The secret of life is"
 N_GREEDY = 64
