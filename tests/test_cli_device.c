@@ -17,50 +17,12 @@
 #include <unistd.h>
 
 #include "synth_model.h"
-#include "test_util.h"
+#include "test_cli_util.h"
 
 static char dir[1024], model[1100];
 
-struct result {
-    int exit_code; /* -1 if killed by a signal */
-    int stderr_lines;
-    char *out, *err; /* malloc'd, NUL-terminated */
-};
-
-static char *read_text(const char *path)
-{
-    size_t n = 0;
-    char *t = test_read_file(path, &n);
-    char *s = malloc(n + 1);
-    if (s) {
-        if (t) memcpy(s, t, n);
-        s[n] = '\0';
-    }
-    free(t);
-    return s;
-}
-
-/* Runs "ENV cli ARGS" through the shell; `timeout` turns a hang into a failure. */
-static struct result run_cli(const char *env, const char *args)
-{
-    struct result r = {0};
-    char cmd[4096], errf[1100], outf[1100];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
-    snprintf(outf, sizeof outf, "%s/stdout.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s timeout 120 '%s' %s >'%s' 2>'%s'", env, BN_CLI, args, outf, errf);
-    int st = system(cmd);
-    r.exit_code = (st == -1 || !WIFEXITED(st)) ? -1 : WEXITSTATUS(st);
-    r.out = read_text(outf);
-    r.err = read_text(errf);
-    for (const char *p = r.err; p && *p; p++) r.stderr_lines += *p == '\n';
-    return r;
-}
-
-static void free_result(struct result *r)
-{
-    free(r->out);
-    free(r->err);
-}
+/* A hang (a fence never signalled) fails after 120 s. */
+static struct cli_result run_cli(const char *env, const char *args) { return cli_run(dir, env, args, 120); }
 
 static void check_no_libvulkan(void)
 {
@@ -71,7 +33,7 @@ static void check_no_libvulkan(void)
         printf("readelf not available: NEEDED check skipped\n");
         return;
     }
-    char *text = read_text(path);
+    char *text = cli_read_text(path);
     CHECK(text && strstr(text, "NEEDED"), "readelf lists NEEDED entries");
     CHECKF(text && !strstr(text, "libvulkan"), "bitnet-vk does not link libvulkan:\n%s", text ? text : "");
     free(text);
@@ -90,7 +52,7 @@ static void check_fallback(void)
     char args[2048];
     const char *hide = "BN_VK_LOADER_PATH=/nonexistent";
     snprintf(args, sizeof args, "generate -m '%s' --tokens '1 2 3' -n 2 --temp 0 --ids --device auto", model);
-    struct result r = run_cli(hide, args);
+    struct cli_result r = run_cli(hide, args);
     CHECKF(r.exit_code == 0 && r.out[0] != '\0', "auto without a loader runs on the CPU: exit %d: %s", r.exit_code,
            r.err);
 #if defined(BN_HAVE_VULKAN)
@@ -99,7 +61,7 @@ static void check_fallback(void)
 #else
     CHECKF(!strstr(r.err, "--device"), "a build without Vulkan falls back silently: %s", r.err);
 #endif
-    free_result(&r);
+    cli_result_free(&r);
 
     /* Loader present but no driver behind it. */
     r = run_cli("VK_ICD_FILENAMES=/nonexistent.json VK_DRIVER_FILES=/nonexistent.json", args);
@@ -108,7 +70,7 @@ static void check_fallback(void)
 #if defined(BN_HAVE_VULKAN)
     CHECKF(strstr(r.err, "--device auto: ") && strstr(r.err, "running on the CPU"), "no driver: note: %s", r.err);
 #endif
-    free_result(&r);
+    cli_result_free(&r);
 
     const char *named[] = {"vulkan", "vulkan:0", "lavapipe"};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
@@ -117,13 +79,13 @@ static void check_fallback(void)
         CHECKF(r.exit_code == 3 && r.stderr_lines == 1 && r.out[0] == '\0' && strstr(r.err, NO_LOADER) &&
                    strncmp(r.err, "bitnet-vk: --device ", 20) == 0,
                "--device %s without a loader: exit %d, %d lines: %s", named[i], r.exit_code, r.stderr_lines, r.err);
-        free_result(&r);
+        cli_result_free(&r);
     }
     snprintf(args, sizeof args, "generate -m '%s' --tokens '1 2 3' -n 2 --temp 0 --device vulkan", model);
     r = run_cli("VK_ICD_FILENAMES=/nonexistent.json VK_DRIVER_FILES=/nonexistent.json", args);
     CHECKF(r.exit_code == 3 && r.stderr_lines == 1 && strstr(r.err, NO_DRIVER), "--device vulkan, no driver: %d %s",
            r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
 
     const char *bad[] = {"vulkan:", "vulkan:x", "vulkan:-1", "vulkan:1234567", "gpu", "Vulkan", "cpu:0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -131,30 +93,30 @@ static void check_fallback(void)
         r = run_cli("", args);
         CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "--device %s is a usage error: exit %d: %s", bad[i],
                r.exit_code, r.err);
-        free_result(&r);
+        cli_result_free(&r);
     }
 
     r = run_cli(hide, "devices");
     CHECKF(r.exit_code == 3 && r.stderr_lines == 1 && r.out[0] == '\0' && strstr(r.err, NO_LOADER),
            "devices without a loader: exit %d: %s", r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
     r = run_cli("", "devices --bogus");
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "devices --bogus: exit %d: %s", r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
     r = run_cli("", "devices --help");
     CHECKF(r.exit_code == 0 && strstr(r.out, "usage: bitnet-vk devices"), "devices --help: exit %d", r.exit_code);
-    free_result(&r);
+    cli_result_free(&r);
 }
 
 #if defined(BN_HAVE_VULKAN)
 /* Returns false when there is no Vulkan device to list. */
 static bool check_listing(void)
 {
-    struct result r = run_cli("", "devices");
+    struct cli_result r = run_cli("", "devices");
     if (r.exit_code == 3) {
         printf("no Vulkan devices to list: %s", r.err);
         CHECKF(r.stderr_lines == 1, "devices without Vulkan: one line: %s", r.err);
-        free_result(&r);
+        cli_result_free(&r);
         return false;
     }
     CHECKF(r.exit_code == 0 && r.err[0] == '\0', "devices: exit %d: %s", r.exit_code, r.err);
@@ -170,7 +132,7 @@ static bool check_listing(void)
         CHECK(strstr(r.out, "  status:    usable") != NULL, "lavapipe usable");
     }
     printf("%s", r.out);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* A device number that does not exist is a usage error. */
     char args[2048];
@@ -178,7 +140,7 @@ static bool check_listing(void)
     r = run_cli("", args);
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "vulkan:99"), "vulkan:99: exit %d: %s",
            r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
     return true;
 }
 #endif
@@ -204,10 +166,10 @@ int main(void)
     bool listed = check_listing();
     if (!listed && test_failed_count == 0) return test_skip_or_fail("no Vulkan device: listing not checked");
 #else
-    struct result r = run_cli("", "devices");
+    struct cli_result r = run_cli("", "devices");
     CHECKF(r.exit_code == 3 && r.stderr_lines == 1 && strstr(r.err, "no Vulkan backend"), "devices: %d %s",
            r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
 #endif
     return test_report("test_cli_device");
 }

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "test_util.h"
+#include "test_cli_util.h"
 
 #define N_GEN 12
 /* A context whose KV cache alone (4 layers, 2 KiB a token) exceeds the cap
@@ -35,47 +35,8 @@
 
 static char dir[1024], model[1100];
 
-struct result {
-    int exit_code; /* -1 if killed by a signal */
-    int stderr_lines;
-    char *out, *err; /* malloc'd, NUL-terminated */
-};
-
-static char *read_text(const char *path)
-{
-    size_t n = 0;
-    char *t = test_read_file(path, &n);
-    char *s = malloc(n + 1);
-    if (s) {
-        if (t) memcpy(s, t, n);
-        s[n] = '\0';
-    }
-    free(t);
-    return s;
-}
-
-/* Runs "ENV cli ARGS"; `timeout` turns a hang (a fence never signalled)
- * into a failure. */
-static struct result run_cli(const char *env, const char *args)
-{
-    struct result r = {0};
-    char cmd[4096], errf[1100], outf[1100];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
-    snprintf(outf, sizeof outf, "%s/stdout.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s timeout 300 '%s' %s >'%s' 2>'%s'", env, BN_CLI, args, outf, errf);
-    int st = system(cmd);
-    r.exit_code = (st == -1 || !WIFEXITED(st)) ? -1 : WEXITSTATUS(st);
-    r.out = read_text(outf);
-    r.err = read_text(errf);
-    for (const char *p = r.err; p && *p; p++) r.stderr_lines += *p == '\n';
-    return r;
-}
-
-static void free_result(struct result *r)
-{
-    free(r->out);
-    free(r->err);
-}
+/* A hang (a fence never signalled) fails after 300 s. */
+static struct cli_result run_cli(const char *env, const char *args) { return cli_run(dir, env, args, 300); }
 
 /* The i-th line of text (0-based) starts with prefix. */
 static bool line_starts(const char *text, int i, const char *prefix)
@@ -90,7 +51,7 @@ static bool line_starts(const char *text, int i, const char *prefix)
 
 /* A failure: exit 3, one stderr line beginning with `prefix` and holding
  * `what`. */
-static void expect_failure(const struct result *r, const char *prefix, const char *what, const char *name)
+static void expect_failure(const struct cli_result *r, const char *prefix, const char *what, const char *name)
 {
     CHECKF(r->exit_code == 3, "%s: exit %d (want 3): %s", name, r->exit_code, r->err);
     CHECKF(r->stderr_lines == 1, "%s: %d stderr lines (want 1): %s", name, r->stderr_lines, r->err);
@@ -100,7 +61,7 @@ static void expect_failure(const struct result *r, const char *prefix, const cha
 static void check_heap_limit(const char *ref, const char *ref_huge)
 {
     char args[2048];
-    struct result r;
+    struct cli_result r;
 
     /* Weights do not fit: the named device fails before any output. */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids --device lavapipe", model, N_GEN);
@@ -109,7 +70,7 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
                    "heap limit, weights, lavapipe");
     CHECKF(strstr(r.err, "BN_VK_HEAP_LIMIT 1.0 MiB") != NULL, "the cap is named: %s", r.err);
     CHECKF(r.out[0] == '\0', "no output: '%s'", r.out);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* ... and auto goes to the CPU, saying why, with the CPU's output. */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids", model, N_GEN);
@@ -120,7 +81,7 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
            "heap limit, weights, auto: note, then the CPU: %s", r.err);
     CHECKF(r.stderr_lines == 2, "note and stats line only: %s", r.err);
     CHECKF(strcmp(r.out, ref) == 0, "auto after the fallback: '%s', CPU: '%s'", r.out, ref);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* The weights fit but the KV cache of a huge context does not. */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids -c %s --device lavapipe", model, N_GEN,
@@ -129,7 +90,7 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
     expect_failure(&r, "bitnet-vk: vulkan: out of device memory: ", "for engine buffers does not fit",
                    "heap limit, engine buffers, lavapipe");
     CHECKF(r.out[0] == '\0', "no output: '%s'", r.out);
-    free_result(&r);
+    cli_result_free(&r);
 
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids -c %s --device auto", model, N_GEN,
              HUGE_CTX);
@@ -141,13 +102,13 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
            "heap limit, engine buffers, auto: note, then the CPU: %s", r.err);
     CHECKF(r.stderr_lines == 2, "note and stats line only: %s", r.err);
     CHECKF(strcmp(r.out, ref_huge) == 0, "auto after the fallback: '%s', CPU: '%s'", r.out, ref_huge);
-    free_result(&r);
+    cli_result_free(&r);
 
     snprintf(args, sizeof args, "generate -m '%s' -p The -n 2 --device lavapipe", model);
     r = run_cli("BN_VK_HEAP_LIMIT=lots", args);
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "BN_VK_HEAP_LIMIT=lots"),
            "a malformed cap is a usage error: exit %d: %s", r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
 }
 
 /* The first `n` ids of a space-separated list, then a newline. */
@@ -165,7 +126,7 @@ static void first_ids(const char *ids, int n, char *out, size_t len)
 static void check_device_lost(const char *ref)
 {
     char args[3000];
-    struct result r;
+    struct cli_result r;
     const char *lost =
         "bitnet-vk: vulkan: device lost (vkQueueSubmit returned VK_ERROR_DEVICE_LOST at queue submission ";
 
@@ -174,7 +135,7 @@ static void check_device_lost(const char *ref)
     r = run_cli("BN_VK_FAIL_SUBMIT=1", args);
     expect_failure(&r, lost, "submission 1, simulated by BN_VK_FAIL_SUBMIT", "device lost at submission 1");
     CHECKF(r.out[0] == '\0', "lost at submission 1: no output: '%s'", r.out);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* One submission per token: the 4th fails after 3 ids were printed. The
      * line is ended and nothing follows it. */
@@ -183,7 +144,7 @@ static void check_device_lost(const char *ref)
     char want[256];
     first_ids(ref, 3, want, sizeof want);
     CHECKF(strcmp(r.out, want) == 0, "lost at submission 4: stdout '%s', want '%s'", r.out, want);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* The loss seen by the fence wait instead of the submission. */
     r = run_cli("BN_VK_FAIL_WAIT=3", args);
@@ -191,21 +152,21 @@ static void check_device_lost(const char *ref)
                    "submission 3, simulated by BN_VK_FAIL_WAIT", "device lost in the wait for submission 3");
     first_ids(ref, 2, want, sizeof want);
     CHECKF(strcmp(r.out, want) == 0, "lost waiting for submission 3: stdout '%s', want '%s'", r.out, want);
-    free_result(&r);
+    cli_result_free(&r);
 
     /* Under auto the loss mid-run is fatal too: the tokens so far came from
      * the device, and the CPU would have to start over. */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids", model, N_GEN);
     r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_FAIL_SUBMIT=3", args);
     expect_failure(&r, lost, "submission 3,", "device lost at submission 3, auto");
-    free_result(&r);
+    cli_result_free(&r);
 
     /* The sampling path (top-k candidates come back instead of an id). */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0.8 --seed 7 --ids --device lavapipe", model,
              N_GEN);
     r = run_cli("BN_VK_FAIL_SUBMIT=2", args);
     expect_failure(&r, lost, "submission 2,", "device lost while sampling");
-    free_result(&r);
+    cli_result_free(&r);
 
     /* logits: one pass, one submission. */
     char out_path[1100];
@@ -213,7 +174,7 @@ static void check_device_lost(const char *ref)
     snprintf(args, sizeof args, "logits -m '%s' --tokens '1 2 3' -o '%s' --device lavapipe", model, out_path);
     r = run_cli("BN_VK_FAIL_SUBMIT=1", args);
     expect_failure(&r, lost, "submission 1,", "device lost in logits");
-    free_result(&r);
+    cli_result_free(&r);
 
     /* A staged weight upload submits too: the named device fails, auto
      * falls back as for any device that cannot take the model. */
@@ -221,23 +182,23 @@ static void check_device_lost(const char *ref)
     r = run_cli("BN_VK_FORCE_STAGING=1 BN_VK_FAIL_SUBMIT=1", args);
     expect_failure(&r, "bitnet-vk: --device lavapipe: vulkan: device lost (vkQueueSubmit", "submission 1,",
                    "device lost uploading weights");
-    free_result(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids", model, N_GEN);
     r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_FORCE_STAGING=1 BN_VK_FAIL_SUBMIT=1", args);
     CHECKF(r.exit_code == 0 && line_starts(r.err, 0, "bitnet-vk: --device auto: vulkan: device lost") &&
                strstr(r.err, "| cpu |") && strcmp(r.out, ref) == 0,
            "device lost uploading weights, auto: exit %d, '%s': %s", r.exit_code, r.out, r.err);
-    free_result(&r);
+    cli_result_free(&r);
 
     r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_FAIL_SUBMIT=0", args);
     CHECKF(r.exit_code == 0 && strstr(r.err, "BN_VK_FAIL_SUBMIT=0") && strstr(r.err, "| cpu |"),
            "a malformed submission number under auto: a note, the CPU: exit %d: %s", r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
     snprintf(args, sizeof args, "generate -m '%s' -p The -n 2 --device lavapipe", model);
     r = run_cli("BN_VK_FAIL_SUBMIT=x", args);
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "BN_VK_FAIL_SUBMIT=x"),
            "a malformed submission number is a usage error: exit %d: %s", r.exit_code, r.err);
-    free_result(&r);
+    cli_result_free(&r);
 }
 
 /* models/ beside tests/: __FILE__ is the absolute source path under CMake. */
@@ -262,22 +223,22 @@ int main(void)
     /* Greedy references on the CPU, at both context sizes. */
     char args[2048];
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids --device cpu", model, N_GEN);
-    struct result cpu = run_cli("", args);
+    struct cli_result cpu = run_cli("", args);
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids -c %s --device cpu", model, N_GEN,
              HUGE_CTX);
-    struct result cpu_huge = run_cli("", args);
+    struct cli_result cpu_huge = run_cli("", args);
     CHECKF(cpu.exit_code == 0 && cpu.out[0] != '\0', "CPU reference: exit %d: %s", cpu.exit_code, cpu.err);
     CHECKF(cpu_huge.exit_code == 0 && cpu_huge.out[0] != '\0', "CPU reference, -c %s: exit %d: %s", HUGE_CTX,
            cpu_huge.exit_code, cpu_huge.err);
 
     /* Without lavapipe there is nothing to fail. */
     snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids", model, N_GEN);
-    struct result probe = run_cli("BN_VK_AUTO_CPU=1", args);
+    struct cli_result probe = run_cli("BN_VK_AUTO_CPU=1", args);
     if (!strstr(probe.err, "| vulkan |")) {
         printf("no usable Vulkan device: %s", probe.err);
-        free_result(&probe);
-        free_result(&cpu);
-        free_result(&cpu_huge);
+        cli_result_free(&probe);
+        cli_result_free(&cpu);
+        cli_result_free(&cpu_huge);
         return test_skip_or_fail("no usable Vulkan device (lavapipe)");
     }
     /* The hook makes auto take lavapipe; the device agrees with the CPU on
@@ -285,13 +246,13 @@ int main(void)
     CHECKF(probe.exit_code == 0 && probe.stderr_lines == 1 && strcmp(probe.out, cpu.out) == 0,
            "BN_VK_AUTO_CPU=1: auto runs on lavapipe: exit %d, '%s' vs CPU '%s': %s", probe.exit_code, probe.out,
            cpu.out, probe.err);
-    free_result(&probe);
+    cli_result_free(&probe);
 
     if (cpu.exit_code == 0 && cpu_huge.exit_code == 0) {
         check_heap_limit(cpu.out, cpu_huge.out);
         check_device_lost(cpu.out);
     }
-    free_result(&cpu);
-    free_result(&cpu_huge);
+    cli_result_free(&cpu);
+    cli_result_free(&cpu_huge);
     return test_report("test_vk_failures");
 }
