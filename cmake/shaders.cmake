@@ -81,6 +81,21 @@ bn_shader(proj_qkv_t2_f32_f16 proj_t2_f32_f32.comp -DQKV)
 bn_shader(proj_qkv_t2_f32_f16_dot proj_t2_f32_f32.comp -DQKV -DUSE_DOT)
 bn_shader(proj_qkv_t2_f32_f32 proj_t2_f32_f32.comp -DQKV -DCACHE_F32)
 bn_shader(proj_qkv_t2_f32_f32_dot proj_t2_f32_f32.comp -DQKV -DCACHE_F32 -DUSE_DOT)
+# Subgroup-arithmetic variants of the shaders with workgroup reductions,
+# for devices that have it (VK_SUBGROUP_FEATURE_ARITHMETIC_BIT in compute).
+bn_shader(rmsnorm_f32_f32_sg rmsnorm_f32_f32.comp -DUSE_SUBGROUP)
+bn_shader(quantize_f32_i8_sg quantize_f32_i8.comp -DUSE_SUBGROUP)
+bn_shader(quantize_f32_i8_norm_sg quantize_f32_i8.comp -DNORM -DUSE_SUBGROUP)
+bn_shader(head_f16_f32_f32_sg head_f16_f32_f32.comp -DUSE_SUBGROUP)
+bn_shader(head_f32_f32_f32_sg head_f16_f32_f32.comp -DTABLE_F32 -DUSE_SUBGROUP)
+bn_shader(proj_t2_f32_f32_sg proj_t2_f32_f32.comp -DUSE_SUBGROUP)
+bn_shader(proj_t2_f32_f32_dot_sg proj_t2_f32_f32.comp -DUSE_DOT -DUSE_SUBGROUP)
+bn_shader(proj_gate_up_t2_f32_f32_sg proj_t2_f32_f32.comp -DGATE_UP -DUSE_SUBGROUP)
+bn_shader(proj_gate_up_t2_f32_f32_dot_sg proj_t2_f32_f32.comp -DGATE_UP -DUSE_DOT -DUSE_SUBGROUP)
+bn_shader(proj_qkv_t2_f32_f16_sg proj_t2_f32_f32.comp -DQKV -DUSE_SUBGROUP)
+bn_shader(proj_qkv_t2_f32_f16_dot_sg proj_t2_f32_f32.comp -DQKV -DUSE_DOT -DUSE_SUBGROUP)
+bn_shader(proj_qkv_t2_f32_f32_sg proj_t2_f32_f32.comp -DQKV -DCACHE_F32 -DUSE_SUBGROUP)
+bn_shader(proj_qkv_t2_f32_f32_dot_sg proj_t2_f32_f32.comp -DQKV -DCACHE_F32 -DUSE_DOT -DUSE_SUBGROUP)
 bn_shader(copy_probe copy_probe.comp)
 
 # Written only when the list changes, so adding a shader is the only thing

@@ -51,8 +51,10 @@ struct bench_op {
 };
 
 /* Host memory read bandwidth in GB/s (1e9 bytes): n_threads threads each
- * stream a slice of a `bytes` buffer; the mean of reps passes after a
- * warm-up. 0 when the buffer cannot be allocated. */
+ * stream a slice of a `bytes` buffer; the fastest of reps passes after a
+ * warm-up (the best rate, as STREAM reports it: on a shared or virtual
+ * machine a mean drags in other tenants' traffic and can fall below what
+ * decode itself reaches). 0 when the buffer cannot be allocated. */
 double bench_cpu_read_bandwidth(size_t bytes, int n_threads, int reps);
 
 /* Peak resident set of this process: bench_rss_reset() makes the current

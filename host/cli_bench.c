@@ -58,6 +58,7 @@
 #define MAX_PROFILE_OPS 64
 #define RELATIVE_SD_WARN 0.10  /* stddev / mean above this: a warning             */
 #define PROFILE_COVER_WARN 10  /* per-op sum off the forward time by more: a warning (%) */
+#define BW_DRIFT_WARN 0.10     /* bandwidth before vs after the tests: a warning  */
 
 struct bench_opts {
     const char *model;
@@ -249,7 +250,14 @@ static int cpu_profile_ops(const struct bn_cpu_profile *p, bool decode, struct b
 struct vk_snapshot {
     struct bn_backend_vk_op_time t[MAX_PROFILE_OPS];
     uint32_t n;
+    struct bn_backend_vk_stats stats; /* submissions, dispatches, barriers */
 };
+
+static void vk_snapshot_take(const struct bn_backend *be, struct vk_snapshot *s)
+{
+    s->n = bn_backend_vk_get_profile(be, s->t, MAX_PROFILE_OPS);
+    if (bn_backend_vk_get_stats(be, &s->stats) != BN_OK) memset(&s->stats, 0, sizeof s->stats);
+}
 
 /* Vulkan: device time per pipeline between two snapshots. In decode the
  * ternary bytes are credited to the one pipeline named matvec* / matmul*
@@ -312,7 +320,7 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
         if (rep == 0) { /* count the timed runs only */
             memset(d->prof.ops, 0, sizeof d->prof.ops);
 #if defined(BN_HAVE_VULKAN)
-            if (!d->on_cpu) before.n = bn_backend_vk_get_profile(&d->be, before.t, MAX_PROFILE_OPS);
+            if (!d->on_cpu) vk_snapshot_take(&d->be, &before);
 #endif
         }
         bn_engine_reset(d->e);
@@ -351,7 +359,7 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
                  d->prof.isa, d->prof.n_threads, reps, wall / (double)tokens * 1e3);
     } else {
 #if defined(BN_HAVE_VULKAN)
-        after.n = bn_backend_vk_get_profile(&d->be, after.t, MAX_PROFILE_OPS);
+        vk_snapshot_take(&d->be, &after);
         n_ops = vk_profile_ops(&before, &after, n_prompt == 0, d->tern_bytes * (double)tokens,
                                d->head_bytes * (double)tokens, ops);
 #endif
@@ -373,6 +381,17 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
             fprintf(stderr, "  ternary pipelines (*_t2*): %.1f ms, %.2f GB/s of ternary weights\n", t2_s * 1e3,
                     d->tern_bytes * (double)tokens / t2_s / 1e9);
     }
+#if defined(BN_HAVE_VULKAN)
+    if (!d->on_cpu) {
+        /* What a forward pass costs the driver beyond the shaders' time:
+         * per forward pass (one per token in decode, one per prompt in pp). */
+        const double passes = n_prompt ? (double)reps : (double)tokens;
+        const uint64_t subs = after.stats.submits - before.stats.submits;
+        fprintf(stderr, "  per %s: %.1f dispatches, %.1f barriers, %.2f submissions\n", n_prompt ? "prompt" : "token",
+                (double)(after.stats.dispatches - before.stats.dispatches) / passes,
+                (double)(after.stats.barriers - before.stats.barriers) / passes, (double)subs / passes);
+    }
+#endif
     if (fabs(pct - 100.0) > PROFILE_COVER_WARN)
         fprintf(stderr, "bitnet-vk: warning: %s %s: the per-op times cover %.0f%% of the forward time (not within "
                         "%d%%)\n", r->device, r->test, pct, PROFILE_COVER_WARN);
@@ -391,7 +410,7 @@ static void describe_device(struct device_run *d, struct bench_result *proto, do
         snprintf(proto->kernels, sizeof proto->kernels, "%s%s", d->prof.isa, o->head_q8 ? "+q8" : "");
         proto->threads = d->prof.n_threads;
         const int t = d->prof.n_threads < 1024 ? d->prof.n_threads : 1023;
-        if (bw_bytes && cpu_bw_cache[t] == 0) cpu_bw_cache[t] = bench_cpu_read_bandwidth(bw_bytes, t, 5);
+        if (bw_bytes && cpu_bw_cache[t] == 0) cpu_bw_cache[t] = bench_cpu_read_bandwidth(bw_bytes, t, 10);
         proto->bandwidth_gbps = cpu_bw_cache[t];
         snprintf(proto->validation, sizeof proto->validation, "reference");
         return;
@@ -411,7 +430,8 @@ static void describe_device(struct device_run *d, struct bench_result *proto, do
         } else {
             snprintf(proto->device_kind, sizeof proto->device_kind, "vulkan %s GPU", desc.type);
         }
-        snprintf(proto->kernels, sizeof proto->kernels, "spirv%s", stats.int_dot ? "+dot" : "");
+        snprintf(proto->kernels, sizeof proto->kernels, "spirv%s%s", stats.int_dot ? "+dot" : "",
+                 stats.subgroup ? "+sg" : "");
         if (bw_bytes) {
             char err[256];
             if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &proto->bandwidth_gbps, err, sizeof err) != BN_OK)
@@ -435,6 +455,33 @@ static double bytes_per_token(const struct device_run *d, uint64_t tokens)
         if (b) return (double)b / (double)tokens;
     }
     return model_bytes_per_token(d->m);
+}
+
+/* The memory system may be shared (another process, a virtual machine's
+ * host), and decode speed follows it: the bandwidth is probed again after
+ * the tests, and a move beyond BW_DRIFT_WARN is reported, so figures that
+ * will not repeat say so. */
+static void bandwidth_drift(struct device_run *d, const struct bench_result *proto)
+{
+    const size_t bw_bytes = (size_t)d->o->bw_mib << 20;
+    const double before = proto->bandwidth_gbps;
+    if (!bw_bytes || before <= 0) return;
+    double after = 0;
+    if (d->on_cpu) {
+        after = bench_cpu_read_bandwidth(bw_bytes, d->prof.n_threads, 10);
+    } else {
+#if defined(BN_HAVE_VULKAN)
+        char err[256];
+        if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &after, err, sizeof err) != BN_OK) return;
+#endif
+    }
+    if (after > 0 && fabs(after - before) > BW_DRIFT_WARN * before)
+        fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved from %.1f to %.1f GB/s during the tests "
+                        "(a shared memory system?): decode figures may not repeat\n",
+                proto->device, before, after);
+    else if (after > 0)
+        fprintf(stderr, "bitnet-vk: %s: bandwidth %.1f GB/s before the tests, %.1f after\n", proto->device, before,
+                after);
 }
 
 /* Every test on one opened device; rows appended to res. */
@@ -475,6 +522,7 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
             }
             (*n_res)++;
         }
+    bandwidth_drift(d, &proto);
     return 0;
 }
 

@@ -7,9 +7,13 @@
 // barriers are what costs most on CPU implementations (lavapipe), and R x T
 // sums of WG values are cheap anywhere. Rows are a multiple of 8 long.
 // Variants: F16 table (eight halves per step, widened exactly) or
-// -DTABLE_F32.
+// -DTABLE_F32; -DUSE_SUBGROUP sums the partials within subgroups first
+// (subgroupAdd) where the device has subgroup arithmetic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_16bit_storage : require
 
@@ -62,12 +66,23 @@ void main()
 #endif
         }
     }
+#ifdef USE_SUBGROUP
+    // Each output's partials summed within the subgroups first: R x T
+    // threads then add gl_NumSubgroups totals each instead of WG.
+    [[unroll]] for (uint v = 0; v < R * T; v++) {
+        const float s = subgroupAdd(p[v]);
+        if (subgroupElect()) red[v * WG + gl_SubgroupID] = s;
+    }
+    const uint n_part = gl_NumSubgroups;
+#else
     [[unroll]] for (uint v = 0; v < R * T; v++) red[v * WG + lid] = p[v];
+    const uint n_part = WG;
+#endif
     barrier();
     if (lid < R * T) {
         const uint rr = lid / T, tt = lid % T;
         float sum = 0.0;
-        for (uint i = 0; i < WG; i++) sum += red[lid * WG + i];
+        for (uint i = 0; i < n_part; i++) sum += red[lid * WG + i];
         if (rr < nr && tt < nt) outv[(t0 + tt) * pc.out_stride + pc.row0 + r0 + rr] = sum;
     }
 }

@@ -17,9 +17,14 @@
 //               kv_store, or -DCACHE_F32)
 // so the results equal those of the unfused shaders bit for bit. Grid: x =
 // workgroups (segments one after the other for QKV).
-// Variants: -DUSE_DOT uses OpSDot (devices with integer dot product).
+// Variants: -DUSE_DOT uses OpSDot (devices with integer dot product);
+// -DUSE_SUBGROUP reduces the prologue's sum and maximum with subgroup
+// arithmetic (common/wg_reduce.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #extension GL_EXT_control_flow_attributes : require
 #ifdef USE_DOT
 #extension GL_EXT_spirv_intrinsics : require

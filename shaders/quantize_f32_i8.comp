@@ -3,9 +3,13 @@
 //   q = clamp(round_half_even(x' * s), -128, 127), NaN -> 0,
 // with x' = x, or with -DNORM x' = rmsnorm(x) * w (common/norm_quant.glsl).
 // The row maximum is exact in any order, so without NORM the result equals
-// the scalar reference bit for bit.
+// the scalar reference bit for bit. -DUSE_SUBGROUP: subgroup reductions
+// (common/wg_reduce.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
 

@@ -196,12 +196,32 @@ static void synthetic(void)
     }
 }
 
+/* BN_VK_TUNE subgroup=0/1 selects the tree or the subgroup shaders (the
+ * latter only where the device has subgroup arithmetic). */
+static void check_subgroup_switch(void)
+{
+    for (int on = 0; on < 2; on++) {
+        setenv("BN_VK_TUNE", on ? "subgroup=1" : "subgroup=0", 1);
+        struct bn_backend be;
+        const int rc = test_vk_open(&be);
+        unsetenv("BN_VK_TUNE");
+        CHECKF(rc == 0, "subgroup=%d: no Vulkan device", on);
+        if (rc != 0) continue;
+        const struct bn_backend_vk_stats s = test_vk_stats(&be);
+        if (on) printf("subgroup reductions: %s\n", s.subgroup ? "on" : "off (the device has no subgroup arithmetic)");
+        else CHECK(!s.subgroup, "subgroup=0 turns the subgroup shaders off");
+        be.iface.destroy(be.ctx);
+    }
+}
+
 static void check_parser(void)
 {
     char err[256];
     struct bn_vk_tuning t = {.entry = "x", .wg = 64, .int_dot = true, .fuse = true};
-    CHECK(bn_vk_tuning_parse("wg=128,rows=4,dot=0,fuse=0,attn_chunk=32", &t, err, sizeof err) == BN_OK, err);
-    CHECK(t.wg == 128 && t.rows == 4 && !t.int_dot && !t.fuse && t.attn_chunk == 32, "parsed values");
+    CHECK(bn_vk_tuning_parse("wg=128,rows=4,dot=0,fuse=0,subgroup=1,attn_chunk=32", &t, err, sizeof err) == BN_OK,
+          err);
+    CHECK(t.wg == 128 && t.rows == 4 && !t.int_dot && !t.fuse && t.subgroup && t.attn_chunk == 32, "parsed values");
+    CHECK(bn_vk_tuning_parse("subgroup=0", &t, err, sizeof err) == BN_OK && !t.subgroup, "subgroup=0");
     const struct bn_vk_tuning keep = t;
     const char *bad[] = {"wg=96", "wg=512", "rows=65", "attn_chunk=300", "speed=1", "wg", "wg=", "wg=-1", "wg=12x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -230,6 +250,11 @@ int main(void)
      * split into several chunks over the 40 positions. */
     golden(td, "tq2_bitnet", 40, "wg=128,rows=3,attn_chunk=16", BN_KV_F16, false);
     golden(td, "i2s_bitnet_b158", 40, "wg=32,rows=7,attn_chunk=8", BN_KV_F32, false);
+    /* The two kinds of workgroup reduction (tree, subgroup arithmetic) each
+     * keep fused == unfused; and they really are different shaders. */
+    golden(td, "i2s_bitnet_b158", 9, "subgroup=0", BN_KV_F16, false);
+    golden(td, "tq2_bitnet", 9, "subgroup=1,wg=128", BN_KV_F32, false);
+    check_subgroup_switch();
     synthetic();
     return test_report("test_vk_fused");
 }

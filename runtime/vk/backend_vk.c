@@ -75,8 +75,11 @@ static void vk_destroy(void *ctx)
         if (c->ops_ready) {
             char rows[16] = "auto";
             if (c->ops.tune.rows) snprintf(rows, sizeof rows, "%u", c->ops.tune.rows);
-            fprintf(stderr, "bitnet-vk: vulkan tuning: %s (wg %u, matvec rows %s, int-dot %s, fused decode %s)\n",
-                    c->ops.tune.entry, c->ops.wg, rows, c->ops.use_dot ? "on" : "off", c->ops.tune.fuse ? "on" : "off");
+            fprintf(stderr,
+                    "bitnet-vk: vulkan tuning: %s (wg %u, matvec rows %s, int-dot %s, fused decode %s, subgroup "
+                    "reductions %s)\n",
+                    c->ops.tune.entry, c->ops.wg, rows, c->ops.use_dot ? "on" : "off", c->ops.tune.fuse ? "on" : "off",
+                    c->ops.use_subgroup ? "on" : "off");
         }
         const struct bn_vk_profile_entry *pe;
         const uint32_t n = bn_vk_stream_get_profile(c->stream, &pe);
@@ -450,6 +453,7 @@ enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_ba
     out->barriers = s.barriers;
     out->validation_errors = bn_vk_instance_validation_errors(c->vi);
     out->int_dot = c->ops.use_dot;
+    out->subgroup = c->ops.use_subgroup;
     out->device_bytes = bn_vk_allocator_bytes(c->alloc);
     snprintf(out->device, sizeof out->device, "%s", c->dev->info->name);
     return BN_OK;

@@ -41,6 +41,7 @@ struct bn_backend_vk_stats {
     uint64_t barriers;
     uint32_t validation_errors; /* from VK_LAYER_KHRONOS_validation, when enabled       */
     bool int_dot;               /* ternary shaders use the packed 4x8-bit dot product   */
+    bool subgroup;              /* reductions use subgroup arithmetic                   */
     uint64_t device_bytes;      /* device memory held                                   */
     char device[256];
 };

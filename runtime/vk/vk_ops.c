@@ -22,15 +22,24 @@ struct pipe_info {
     uint32_t write_mask;
     uint32_t push_size;
     uint32_t fixed_wg; /* local size fixed in the shader; 0: specialized to ops->wg */
+    /* The variant with subgroup-arithmetic reductions (-DUSE_SUBGROUP), for
+     * shaders that reduce over the workgroup; NULL for the others. */
+    const char *name_sg;
+    const uint32_t *spv_sg;
+    const size_t *spv_sg_len;
 };
 
-#define PIPE(name, nb, writes, push, wg) {#name, name##_spv, &name##_spv_len, nb, writes, sizeof(struct push), wg}
+#define PIPE(name, nb, writes, push, wg) \
+    {#name, name##_spv, &name##_spv_len, nb, writes, sizeof(struct push), wg, NULL, NULL, NULL}
+#define PIPE_SG(name, nb, writes, push, wg)                                                                \
+    {#name, name##_spv, &name##_spv_len, nb, writes, sizeof(struct push), wg, #name "_sg", name##_sg_spv, \
+     &name##_sg_spv_len}
 static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
     [BN_VK_PIPE_EMBED_F16] = PIPE(embed_f16_i32_f32, 3, 1u << 2, bn_pc_embed, 0),
     [BN_VK_PIPE_EMBED_F32] = PIPE(embed_f32_i32_f32, 3, 1u << 2, bn_pc_embed, 0),
-    [BN_VK_PIPE_RMSNORM] = PIPE(rmsnorm_f32_f32, 3, 1u << 2, bn_pc_norm, 0),
-    [BN_VK_PIPE_QUANTIZE] = PIPE(quantize_f32_i8, 4, 3u << 2, bn_pc_norm, 0),
-    [BN_VK_PIPE_QUANTIZE_NORM] = PIPE(quantize_f32_i8_norm, 4, 3u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_RMSNORM] = PIPE_SG(rmsnorm_f32_f32, 3, 1u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_QUANTIZE] = PIPE_SG(quantize_f32_i8, 4, 3u << 2, bn_pc_norm, 0),
+    [BN_VK_PIPE_QUANTIZE_NORM] = PIPE_SG(quantize_f32_i8_norm, 4, 3u << 2, bn_pc_norm, 0),
     [BN_VK_PIPE_MATVEC] = PIPE(matvec_t2_i8_f32, 5, 1u << 4, bn_pc_matmul, 0),
     [BN_VK_PIPE_MATVEC_DOT] = PIPE(matvec_t2_i8_f32_dot, 5, 1u << 4, bn_pc_matmul, 0),
     [BN_VK_PIPE_MATMUL] = PIPE(matmul_t2_i8_f32, 5, 1u << 4, bn_pc_matmul, 128),
@@ -44,20 +53,21 @@ static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
     [BN_VK_PIPE_ATTN_PREFILL_F16] = PIPE(attn_prefill_f16_f32_f32, 4, 1u << 3, bn_pc_attn, 64),
     [BN_VK_PIPE_ATTN_PREFILL_F32] = PIPE(attn_prefill_f32_f32_f32, 4, 1u << 3, bn_pc_attn, 64),
     [BN_VK_PIPE_FFN_ACT] = PIPE(ffn_act_f32_f32, 3, 1u << 2, bn_pc_act, 0),
-    [BN_VK_PIPE_HEAD_F16] = PIPE(head_f16_f32_f32, 3, 1u << 2, bn_pc_head, 0),
-    [BN_VK_PIPE_HEAD_F32] = PIPE(head_f32_f32_f32, 3, 1u << 2, bn_pc_head, 0),
+    [BN_VK_PIPE_HEAD_F16] = PIPE_SG(head_f16_f32_f32, 3, 1u << 2, bn_pc_head, 0),
+    [BN_VK_PIPE_HEAD_F32] = PIPE_SG(head_f32_f32_f32, 3, 1u << 2, bn_pc_head, 0),
     [BN_VK_PIPE_ARGMAX] = PIPE(argmax_f32_i32, 2, 1u << 1, bn_pc_argmax, 0),
     [BN_VK_PIPE_TOPK] = PIPE(topk_f32, 4, 7u << 1, bn_pc_topk, 0),
-    [BN_VK_PIPE_PROJ] = PIPE(proj_t2_f32_f32, 5, 1u << 4, bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_DOT] = PIPE(proj_t2_f32_f32_dot, 5, 1u << 4, bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_GATE_UP] = PIPE(proj_gate_up_t2_f32_f32, 7, 1u << 6, bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_GATE_UP_DOT] = PIPE(proj_gate_up_t2_f32_f32_dot, 7, 1u << 6, bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_QKV_F16] = PIPE(proj_qkv_t2_f32_f16, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_QKV_F16_DOT] = PIPE(proj_qkv_t2_f32_f16_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_QKV_F32] = PIPE(proj_qkv_t2_f32_f32, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
-    [BN_VK_PIPE_PROJ_QKV_F32_DOT] = PIPE(proj_qkv_t2_f32_f32_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ] = PIPE_SG(proj_t2_f32_f32, 5, 1u << 4, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_DOT] = PIPE_SG(proj_t2_f32_f32_dot, 5, 1u << 4, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_GATE_UP] = PIPE_SG(proj_gate_up_t2_f32_f32, 7, 1u << 6, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_GATE_UP_DOT] = PIPE_SG(proj_gate_up_t2_f32_f32_dot, 7, 1u << 6, bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F16] = PIPE_SG(proj_qkv_t2_f32_f16, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F16_DOT] = PIPE_SG(proj_qkv_t2_f32_f16_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F32] = PIPE_SG(proj_qkv_t2_f32_f32, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
+    [BN_VK_PIPE_PROJ_QKV_F32_DOT] = PIPE_SG(proj_qkv_t2_f32_f32_dot, 12, (1u << 8) | (3u << 10), bn_pc_proj, 0),
 };
 #undef PIPE
+#undef PIPE_SG
 
 /* Shader-side constants the host sizes grids and buffers with. */
 #define MATVEC_MAX_ITEMS 1024 /* matvec_t2_i8_f32.comp MAX_ITEMS        */
@@ -109,6 +119,7 @@ enum bn_status bn_vk_ops_init(struct bn_vk_ops *o, const struct bn_vk_device *de
     o->attn_tile = tile > 4096 ? 4096 : tile;
     const char *no_dot = getenv("BN_VK_DISABLE_INTDOT");
     o->use_dot = info->features.int_dot && o->tune.int_dot && !(no_dot && no_dot[0] && strcmp(no_dot, "0") != 0);
+    o->use_subgroup = info->features.subgroup_arith && o->tune.subgroup;
     VkPhysicalDeviceProperties props;
     dev->ifn->vkGetPhysicalDeviceProperties(dev->physical, &props);
     o->max_bindings = props.limits.maxPerStageDescriptorStorageBuffers;
@@ -143,9 +154,10 @@ static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id
     const struct pipe_info *pi = &pipe_info[id];
     uint32_t wg = pi->fixed_wg ? pi->fixed_wg : o->wg;
     if (id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32) wg = wg > HEAD_MAX_WG ? HEAD_MAX_WG : wg;
-    struct bn_vk_pipeline_desc d = {.name = pi->name,
-                                    .spv = pi->spv,
-                                    .spv_len = *pi->spv_len,
+    const bool sg = o->use_subgroup && pi->spv_sg;
+    struct bn_vk_pipeline_desc d = {.name = sg ? pi->name_sg : pi->name,
+                                    .spv = sg ? pi->spv_sg : pi->spv,
+                                    .spv_len = sg ? *pi->spv_sg_len : *pi->spv_len,
                                     .n_bindings = pi->n_bindings,
                                     .write_mask = pi->write_mask,
                                     .push_size = pi->push_size,

@@ -3,9 +3,10 @@
  *
  * The entries are starting points chosen from each vendor's documented
  * execution width (a workgroup of about four subgroups, so the reductions
- * have several subgroups to spread over and the tree stays short), not
- * measurements: a measured better value for a device goes in as its own
- * row, keyed by device id, above its vendor's row.
+ * have several subgroups to spread over and the tree stays short), with
+ * subgroup reductions wherever the device has them; not measurements: a
+ * measured better value for a device goes in as its own row, keyed by
+ * device id, above its vendor's row.
  */
 #include "vk_tuning.h"
 
@@ -20,24 +21,26 @@ struct tuning_row {
     struct bn_vk_tuning t;
 };
 
-#define ROW(vendor, device, name, wg_, rows_, fuse_) \
-    {vendor, device, {.entry = name, .wg = wg_, .rows = rows_, .int_dot = true, .fuse = fuse_}}
+#define ROW(vendor, device, name, wg_, rows_, fuse_, sg_) \
+    {vendor, device, {.entry = name, .wg = wg_, .rows = rows_, .int_dot = true, .fuse = fuse_, .subgroup = sg_}}
 static const struct tuning_row table[] = {
-    ROW(0x10DE, 0, "nvidia", 128, 0, true),   /* warps of 32                                  */
-    ROW(0x1002, 0, "amd", 256, 0, true),      /* wave64 (RDNA may run wave32; 256 suits both) */
-    ROW(0x8086, 0, "intel", 128, 0, true),    /* SIMD8..32                                    */
-    ROW(0x106B, 0, "apple", 128, 0, true),    /* SIMD groups of 32 (MoltenVK)                 */
-    ROW(0x13B5, 0, "arm", 64, 0, true),       /* Mali: 16 wide                                */
-    ROW(0x5143, 0, "qualcomm", 128, 0, true), /* Adreno: 64 or 128 wide                       */
+    ROW(0x10DE, 0, "nvidia", 128, 0, true, true),   /* warps of 32                                  */
+    ROW(0x1002, 0, "amd", 256, 0, true, true),      /* wave64 (RDNA may run wave32; 256 suits both) */
+    ROW(0x8086, 0, "intel", 128, 0, true, true),    /* SIMD8..32                                    */
+    ROW(0x106B, 0, "apple", 128, 0, true, true),    /* SIMD groups of 32 (MoltenVK)                 */
+    ROW(0x13B5, 0, "arm", 64, 0, true, true),       /* Mali: 16 wide                                */
+    ROW(0x5143, 0, "qualcomm", 128, 0, true, true), /* Adreno: 64 or 128 wide                       */
     /* lavapipe / llvmpipe, 4..16 wide on a few CPU cores (measured on 2B4T
      * shapes): the most rows per workgroup, and no fused projections, whose
      * per-workgroup quantization of the input row costs a CPU device about
-     * as much as a whole unfused quantize dispatch, in every workgroup. */
-    ROW(0x10005, 0, "mesa-cpu", 64, 64, false),
+     * as much as a whole unfused quantize dispatch, in every workgroup.
+     * Subgroup reductions are within the noise there (kept on). */
+    ROW(0x10005, 0, "mesa-cpu", 64, 64, false, true),
 };
 #undef ROW
 
-static const struct bn_vk_tuning defaults = {.entry = "default", .wg = 0, .int_dot = true, .fuse = true};
+static const struct bn_vk_tuning defaults = {
+    .entry = "default", .wg = 0, .int_dot = true, .fuse = true, .subgroup = true};
 
 static bool parse_u32(const char *s, size_t len, uint32_t *out)
 {
@@ -76,12 +79,14 @@ enum bn_status bn_vk_tuning_parse(const char *spec, struct bn_vk_tuning *t, char
             n.int_dot = v != 0;
         } else if (klen == 4 && !memcmp(p, "fuse", 4)) {
             n.fuse = v != 0;
+        } else if (klen == 8 && !memcmp(p, "subgroup", 8)) {
+            n.subgroup = v != 0;
         } else if (klen == 10 && !memcmp(p, "attn_chunk", 10)) {
             if (v > 256) return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_TUNE: attn_chunk=%u, expected 0 .. 256", v);
             n.attn_chunk = v;
         } else {
             return bn_errf(err, errlen, BN_ERR_USAGE,
-                           "BN_VK_TUNE: unknown key '%.*s' (wg, rows, dot, fuse, attn_chunk)", (int)klen, p);
+                           "BN_VK_TUNE: unknown key '%.*s' (wg, rows, dot, fuse, subgroup, attn_chunk)", (int)klen, p);
         }
         p = comma ? comma + 1 : NULL;
     }

@@ -4,15 +4,15 @@
  * know, and an environment override for tests and experiments. The values
  * become specialization constants (workgroup size), push constants (rows
  * per workgroup, attention split) and shader variant choices (integer dot
- * product, fused decode projections). None of them changes an integer
+ * product, fused decode projections, subgroup reductions). None of them changes an integer
  * result; the float results change only by rounding (the order of the
  * workgroup reductions follows the workgroup size).
  *
  *     struct bn_vk_tuning t;
  *     bn_vk_tuning_for(info, &t);                      // table entry, then BN_VK_TUNE
- *     ... t.wg, t.rows, t.int_dot, t.fuse, t.attn_chunk ...
+ *     ... t.wg, t.rows, t.int_dot, t.fuse, t.subgroup, t.attn_chunk ...
  *
- * Environment: BN_VK_TUNE="wg=128,rows=4,dot=0,fuse=0,attn_chunk=32"
+ * Environment: BN_VK_TUNE="wg=128,rows=4,dot=0,fuse=0,subgroup=0,attn_chunk=32"
  * overrides any of the entry's fields (a malformed string is ignored with a
  * message on stderr, so a typo never changes results silently).
  */
@@ -36,6 +36,8 @@ struct bn_vk_tuning {
     bool int_dot;        /* use the packed int8 dot product where the device has it */
     bool fuse;           /* decode: fused projections (norm + quantize prologue,
                             rope / KV store / activation / residual epilogue)      */
+    bool subgroup;       /* workgroup sums and maxima with subgroup arithmetic
+                            where the device has it (norms, quantization, head)   */
     uint32_t attn_chunk; /* decode attention: cache positions per split; 0: by
                             the cache length                                      */
 };
@@ -45,7 +47,7 @@ struct bn_vk_tuning {
 void bn_vk_tuning_for(const struct bn_vk_device_info *info, struct bn_vk_tuning *out);
 
 /* Applies an override string "key=value,..." (keys: wg, rows, dot, fuse,
- * attn_chunk) to t. BN_ERR_USAGE with the reason for an unknown key or a
+ * subgroup, attn_chunk) to t. BN_ERR_USAGE with the reason for an unknown key or a
  * bad value (wg not 32, 64, 128 or 256, rows above 64, attn_chunk
  * above 256); t is unchanged then. Exposed for tests. */
 enum bn_status bn_vk_tuning_parse(const char *spec, struct bn_vk_tuning *t, char *err, size_t errlen);

@@ -9,7 +9,10 @@
 //
 // The includer defines WG (a power of two), `shared float red[WG]`, and
 // float nq_x(uint i) and nq_w(uint i), element i of the row and of the
-// norm weight. Call from uniform control flow: the reductions use barrier().
+// norm weight. Call from uniform control flow: the reductions
+// (common/wg_reduce.glsl, tree or subgroup by USE_SUBGROUP) use barrier().
+
+#include "wg_reduce.glsl"
 
 // rmsnorm's factor 1 / sqrt(mean(x^2) + eps).
 float nq_rms_factor(uint width, float eps)
@@ -17,15 +20,7 @@ float nq_rms_factor(uint width, float eps)
     const uint lid = gl_LocalInvocationID.x;
     precise float ss = 0.0;
     for (uint i = lid; i < width; i += WG) ss += nq_x(i) * nq_x(i);
-    red[lid] = ss;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] += red[lid + s];
-        barrier();
-    }
-    const float f = 1.0 / sqrt(red[0] / float(width) + eps);
-    barrier(); // everyone has read red[0] before it is reused
-    return f;
+    return 1.0 / sqrt(wg_sum(ss) / float(width) + eps);
 }
 
 // Element i of x': normed with factor f and weight when norm, else as is.
@@ -47,14 +42,7 @@ float nq_scale(uint width, bool norm, float f, bool has_w)
         const float a = abs(nq_value(i, norm, f, has_w));
         if (a > m) m = a;
     }
-    red[lid] = m;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (lid < s && red[lid + s] > red[lid]) red[lid] = red[lid + s];
-        barrier();
-    }
-    m = red[0];
-    barrier(); // everyone has read red[0] before it is reused
+    m = wg_max(m);
     if (!(m >= 1e-5)) m = 1e-5;
     return 127.0 / m;
 }
