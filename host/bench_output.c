@@ -19,17 +19,17 @@ static const char *fmt_or_blank(char *buf, size_t len, const char *fmt, double v
 
 void bench_print_table_header(FILE *f)
 {
-    fprintf(f, "| %-10s | %-24s | %-14s | %7s | %-6s | %21s | %7s | %7s | %7s | %8s | %6s | %8s | %8s | %-9s |\n",
+    fprintf(f, "| %-10s | %-24s | %-15s | %7s | %-6s | %21s | %7s | %7s | %7s | %8s | %6s | %8s | %8s | %-9s |\n",
             "device", "backend", "kernels", "threads", "test", "t/s", "MB/tok", "GB/s", "bw GB/s", "% of bw",
             "load s", "RSS MiB", "dev MiB", "check");
-    fprintf(f, "| %-10s | %-24s | %-14s | %7s | %-6s | %21s | %7s | %7s | %7s | %8s | %6s | %8s | %8s | %-9s |\n",
+    fprintf(f, "| %-10s | %-24s | %-15s | %7s | %-6s | %21s | %7s | %7s | %7s | %8s | %6s | %8s | %8s | %-9s |\n",
             "---", "---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---");
 }
 
 void bench_print_table_row(FILE *f, const struct bench_result *r)
 {
     char mb[16], gb[16], bw[16], pct[16], dev[16];
-    fprintf(f, "| %-10s | %-24s | %-14s | %7d | %-6s | %10.2f ± %8.2f | %7s | %7s | %7s | %8s | %6.2f | %8.0f | %8s | %-9s |\n",
+    fprintf(f, "| %-10s | %-24s | %-15s | %7d | %-6s | %10.2f ± %8.2f | %7s | %7s | %7s | %8s | %6.2f | %8.0f | %8s | %-9s |\n",
             r->device, r->device_kind, r->kernels, r->threads, r->test, r->mean, r->stddev,
             fmt_or_blank(mb, sizeof mb, "%.1f", r->bytes_per_token / 1e6), fmt_or_blank(gb, sizeof gb, "%.1f", r->gbps),
             fmt_or_blank(bw, sizeof bw, "%.1f", r->bandwidth_gbps), fmt_or_blank(pct, sizeof pct, "%.0f%%", r->roofline_pct),

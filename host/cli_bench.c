@@ -86,7 +86,7 @@ static void print_help(void)
            "                     auto (default cpu); a Vulkan device must match the CPU's first steps first\n"
            "      --max-nmse X   first-step check of a non-CPU device: logits NMSE against the CPU at most X\n"
            "                     (default 1e-2; see bench/README.md)\n"
-           "      --head f16|q8  CPU head: the file's table (default) or an int8 copy made at load\n"
+           "      --head f16|q8  head: the file's table (default) or an int8 copy made at load (CPU and Vulkan)\n"
            "      --profile      per-op time table after each test, on stderr (Vulkan: timestamp queries)\n"
            "      --bw-mib N     buffer of the bandwidth probes in MiB (default 512; 0 = no probe)\n"
            "      --json         one JSON array of result objects on stdout instead of the table\n"
@@ -302,6 +302,19 @@ struct device_run {
     double tern_bytes, head_bytes;
 };
 
+/* Bytes the head reads per token as the device runs it. */
+static double head_run_bytes(const struct device_run *d)
+{
+    const struct bn_tensor *h = d->m->output;
+    if (!h) return 0.0;
+    bool q8 = d->on_cpu && d->o->head_q8;
+#if defined(BN_HAVE_VULKAN)
+    struct bn_backend_vk_stats s;
+    if (!d->on_cpu && bn_backend_vk_get_stats(&d->be, &s) == BN_OK) q8 = s.head_q8;
+#endif
+    return q8 ? (double)h->ne[1] * ((double)h->ne[0] + 4.0) : (double)h->nbytes;
+}
+
 /* One test: warm-up + reps; n_prompt > 0: ppN, else tgN with n_gen steps.
  * Fills the speed fields of r; with --profile prints the per-op table. */
 static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, struct bench_result *r)
@@ -361,7 +374,7 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
 #if defined(BN_HAVE_VULKAN)
         vk_snapshot_take(&d->be, &after);
         n_ops = vk_profile_ops(&before, &after, n_prompt == 0, d->tern_bytes * (double)tokens,
-                               d->head_bytes * (double)tokens, ops);
+                               head_run_bytes(d) * (double)tokens, ops);
 #endif
         snprintf(title, sizeof title, "%s %s (device time per pipeline, timestamp queries): %ld runs, %.2f ms per token",
                  r->device, r->test, reps, wall / (double)tokens * 1e3);
@@ -430,8 +443,8 @@ static void describe_device(struct device_run *d, struct bench_result *proto, do
         } else {
             snprintf(proto->device_kind, sizeof proto->device_kind, "vulkan %s GPU", desc.type);
         }
-        snprintf(proto->kernels, sizeof proto->kernels, "spirv%s%s", stats.int_dot ? "+dot" : "",
-                 stats.subgroup ? "+sg" : "");
+        snprintf(proto->kernels, sizeof proto->kernels, "spirv%s%s%s", stats.int_dot ? "+dot" : "",
+                 stats.subgroup ? "+sg" : "", stats.head_q8 ? "+q8" : "");
         if (bw_bytes) {
             char err[256];
             if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &proto->bandwidth_gbps, err, sizeof err) != BN_OK)
@@ -447,14 +460,15 @@ static void describe_device(struct device_run *d, struct bench_result *proto, do
 
 /* Weight bytes per generated token: the CPU backend's count from a tg test
  * when it ran one (it knows its repacked sizes and the int8 head), else the
- * model's. */
+ * model's, with an int8 head's bytes (a byte per weight and a float per
+ * row) in place of the file's table when the head runs as one. */
 static double bytes_per_token(const struct device_run *d, uint64_t tokens)
 {
     if (d->on_cpu && tokens) {
         const uint64_t b = d->prof.ops[BN_CPU_OP_MATMUL].bytes + d->prof.ops[BN_CPU_OP_HEAD].bytes;
         if (b) return (double)b / (double)tokens;
     }
-    return model_bytes_per_token(d->m);
+    return model_bytes_per_token(d->m) - d->head_bytes + (d->head_bytes > 0 ? head_run_bytes(d) : 0.0);
 }
 
 /* The memory system may be shared (another process, a virtual machine's

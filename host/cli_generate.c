@@ -57,7 +57,7 @@ static void print_generate_help(void)
            "  -c, --ctx-size N       context length (default: the model's, at most 4096)\n"
            "  -b, --batch-size N     most prompt tokens per forward pass (default 512)\n"
            "  -t, --threads N        CPU threads (default: the physical cores)\n"
-           "      --head H           f16 | q8: CPU head from the file, or an int8 copy made at load\n"
+           "      --head H           f16 | q8: head from the file, or an int8 copy made at load\n"
            "                         (half the bytes per token; see docs/numerics.md)\n"
            "      --device D         auto | cpu | vulkan | vulkan:N | lavapipe (default auto)\n"
            "      --kv-type T        f16 | f32 KV cache (default f16)\n"

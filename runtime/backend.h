@@ -179,7 +179,8 @@ struct bn_backend {
 struct bn_backend_cpu_opts {
     int n_threads;                  /* 0 = the physical cores                                   */
     bool head_q8;                   /* --head q8: an int8 copy of the head (per-row scale), made
-                                       at load; reads half the bytes of an F16 head per token    */
+                                       at load; reads half the bytes of an F16 head per token.
+                                       bn_backend_select passes it to a Vulkan backend too       */
     const char *isa;                /* (optional) kernel set: "scalar", "avx2", "avx512", "neon",
                                        "neon-dotprod"; NULL or "auto" = the best (or BITNET_CPU) */
     struct bn_cpu_profile *profile; /* (optional) filled with the kernels in use and per-op times */

@@ -131,6 +131,17 @@ static void same_logits(const struct run *a, const struct run *b, uint32_t n_voc
     }
 }
 
+/* Logits of two captures within an NMSE bar, every position of each prompt. */
+static void near_logits(const struct run *a, const struct run *b, uint32_t n_vocab, double tol, const char *what)
+{
+    for (int s = 0; s < N_SEQ; s++) {
+        const size_t n = (size_t)seq_lens[s] * n_vocab;
+        const double nm = a->logits[s] && b->logits[s] ? test_nmse(b->logits[s], a->logits[s], n) : 1.0;
+        CHECKF(nm <= tol, "%s: seq%d NMSE %.3g > %.3g", what, seq_lens[s], nm, tol);
+        printf("%s seq%-2d: NMSE %.3g against the F16 head\n", what, seq_lens[s], nm);
+    }
+}
+
 static uint32_t model_vocab(const char *td, const char *name)
 {
     char path[1024], err[256];
@@ -234,6 +245,20 @@ int main(void)
                 run_free(&plain);
             }
             unsetenv("BN_VK_DISABLE_INTDOT");
+        }
+
+        /* --head q8: the int8 copy of the head, wired through the engine;
+         * its own rounding (int8 rows, int16 activations) is the only
+         * difference from the F16 head (test_vk_ops checks the op bit for
+         * bit against the CPU's). */
+        if (test_vk_open_head(&be2, true) == 0) {
+            struct run q8 = {.kv = BN_KV_F32, .n_ctx = 128, .n_batch = 512, .check = false};
+            run_model(&be2, td, name, &q8);
+            CHECK(test_vk_stats(&be2).head_q8, "--head q8 runs the int8 head");
+            near_logits(&f32, &q8, V, 1e-3, "int8 head");
+            check_clean(&be2, "int8 head");
+            be2.iface.destroy(be2.ctx);
+            run_free(&q8);
         }
 
         /* Memory the host cannot map, as on a discrete GPU without a

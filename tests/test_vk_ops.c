@@ -11,8 +11,10 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "dispatch.h"
 #include "formats.h"
 #include "kernels.h"
+#include "kernels_isa.h"
 #include "model.h"
 #include "tensor_types.h"
 #include "test_util.h"
@@ -424,6 +426,72 @@ static void test_head(struct bn_backend *be, uint32_t n_vocab)
     }
 }
 
+/* The int8 head (a backend opened with head_q8): the CPU's bn_head_q8 on
+ * the same quantized table and activations, bit for bit, whatever the
+ * table type, with an all-zero table row, an all-zero token row and one
+ * with an outlier; row lengths that are not a multiple of 16 are refused
+ * at upload with a message. */
+static void test_head_q8(struct bn_backend *be, uint32_t n_vocab)
+{
+    static const uint32_t types[] = {BN_TYPE_F16, BN_TYPE_F32, BN_TYPE_BF16};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t type = types[ti], k = 16 * (9 + rnd() % 40), rows = ti == 0 ? 1 : 6;
+        struct tmodel tm;
+        tm_init(&tm);
+        uint8_t *d = tm_tensor(&tm, SLOT_HEAD, type, k, n_vocab);
+        fix_scales(&tm.t[SLOT_HEAD], false);
+        const size_t rb = tm.t[SLOT_HEAD].nbytes / n_vocab;
+        memset(d + 5 * rb, 0, rb); /* scale 0 */
+        if (!upload_model(be, &tm)) {
+            tm_free(&tm);
+            continue;
+        }
+        CHECK(test_vk_stats(be).head_q8, "the int8 head is in use");
+        float *x = rand_floats((size_t)rows * k, -1.0f, 1.0f);
+        if (rows > 2) {
+            memset(x + k, 0, k * sizeof *x);
+            x[2 * k + 3] = 4000.0f;
+        }
+        int8_t *wq = malloc((size_t)n_vocab * k);
+        float *wd = malloc(n_vocab * sizeof *wd), *row = malloc(k * sizeof *row), *xs = malloc(rows * sizeof *xs);
+        int16_t *xq = malloc((size_t)rows * k * sizeof *xq);
+        float *got = malloc((size_t)rows * n_vocab * 4), *ref = malloc((size_t)rows * n_vocab * 4);
+        for (uint32_t r = 0; r < n_vocab; r++) {
+            bn_row_to_f32_scalar(type, d + r * rb, k, row);
+            wd[r] = bn_head_q8_quantize_row(row, k, wq + (size_t)r * k);
+        }
+        for (uint32_t t = 0; t < rows; t++) xs[t] = bn_quantize_row_i16(x + (size_t)t * k, k, xq + (size_t)t * k);
+        bn_head_q8_scalar(wq, wd, k, 0, n_vocab, xq, xs, rows, ref, n_vocab);
+        bn_buf *b[2] = {test_vk_upload(be, x, (size_t)rows * k * 4), test_vk_upload(be, NULL, (size_t)rows * n_vocab * 4)};
+        be->iface.head(be->ctx, &tm.t[SLOT_HEAD], b[0], rows, b[1]);
+        test_vk_download(be, b[1], got, (size_t)rows * n_vocab * 4);
+        size_t diff = 0;
+        for (size_t i = 0; i < (size_t)rows * n_vocab; i++) diff += memcmp(&got[i], &ref[i], 4) != 0;
+        CHECKF(diff == 0, "head q8 %s k %u vocab %u rows %u: %zu of %zu logits differ from bn_head_q8 (NMSE %.3g)",
+               bn_type_name(type), k, n_vocab, rows, diff, (size_t)rows * n_vocab,
+               test_nmse(got, ref, (size_t)rows * n_vocab));
+        free_bufs(be, b, 2);
+        free(x);
+        free(wq);
+        free(wd);
+        free(row);
+        free(xs);
+        free(xq);
+        free(got);
+        free(ref);
+        tm_free(&tm);
+    }
+    /* A row length the shader cannot read 16 at a time. */
+    struct tmodel tm;
+    tm_init(&tm);
+    tm_tensor(&tm, SLOT_HEAD, BN_TYPE_F16, 8 * 17, n_vocab);
+    fix_scales(&tm.t[SLOT_HEAD], false);
+    char err[256] = "";
+    const enum bn_status st = be->iface.upload_weights(be->ctx, &tm.m, err, sizeof err);
+    CHECKF(st != BN_OK && strstr(err, "multiple of 16"), "head q8 with rows of 136: %s", st == BN_OK ? "accepted" : err);
+    tm_free(&tm);
+}
+
 static void test_argmax_op(struct bn_backend *be)
 {
     CHECK(be->iface.argmax != NULL, "the Vulkan backend has the argmax op");
@@ -660,6 +728,17 @@ int main(void)
         unsetenv("BN_VK_DISABLE_INTDOT");
     } else {
         printf("the device has no integer dot product: only the plain-integer shaders ran\n");
+    }
+
+    /* --head q8: the int8 head, also split into parts. */
+    for (int split = 0; split < 2; split++) {
+        if (split) setenv("BN_VK_MAX_BUFFER_RANGE", "32768", 1);
+        if (test_vk_open_head(&be, true) == 0) {
+            test_head_q8(&be, split ? 600 : 333);
+            check_clean(&be, split ? "int8 head, split" : "int8 head");
+            be.iface.destroy(be.ctx);
+        }
+        unsetenv("BN_VK_MAX_BUFFER_RANGE");
     }
 
     /* Memory the host cannot map (a discrete GPU's): uploads, zero fills and

@@ -15,18 +15,22 @@
 #include "test_util.h"
 #include "vk_device.h"
 
-/* 0 when opened; otherwise prints why and returns -1. */
-static inline int test_vk_open(struct bn_backend *be)
+/* 0 when opened (with the int8 head when head_q8); otherwise prints why
+ * and returns -1. */
+static inline int test_vk_open_head(struct bn_backend *be, bool head_q8)
 {
     char err[512];
     const char *dev = getenv("BN_VK_TEST_DEVICE");
-    struct bn_backend_vk_opts o = {.device_index = dev && dev[0] ? atoi(dev) : -1, .allow_cpu_device = true};
+    struct bn_backend_vk_opts o = {.device_index = dev && dev[0] ? atoi(dev) : -1, .allow_cpu_device = true,
+                                   .head_q8 = head_q8};
     if (bn_backend_vk_create(be, &o, err, sizeof err) != BN_OK) {
         fprintf(stderr, "no Vulkan device: %s\n", err);
         return -1;
     }
     return 0;
 }
+
+static inline int test_vk_open(struct bn_backend *be) { return test_vk_open_head(be, false); }
 
 /* The backend's device name and counters. */
 static inline struct bn_backend_vk_stats test_vk_stats(const struct bn_backend *be)

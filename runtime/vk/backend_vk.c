@@ -51,6 +51,7 @@ struct vk_ctx {
     struct bn_vk_ops ops;
     bool ops_ready;
     struct bn_vk_weights weights;
+    bool head_q8; /* --head q8: the head runs as an int8 copy */
     uint64_t syncs;
 };
 
@@ -134,7 +135,8 @@ static enum bn_status vk_supports(void *ctx, const struct bn_model *m, char *err
     if (heap == 0)
         for (uint32_t i = 0; i < info->n_heaps; i++)
             if (info->heaps[i].size > heap) heap = info->heaps[i].size;
-    const uint64_t need = bn_vk_weights_estimate(m) + activation_bytes(hp);
+    uint64_t need = bn_vk_weights_estimate(m) + activation_bytes(hp);
+    if (c->head_q8 && m->output) need += (uint64_t)m->output->ne[1] * ((uint64_t)m->output->ne[0] + 4);
     if (need > heap)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "model needs %.1f GiB, device has %.1f GiB", gib(need), gib(heap));
     return BN_OK;
@@ -152,7 +154,20 @@ static enum bn_status vk_upload_weights(void *ctx, const struct bn_model *m, cha
     bn_vk_weights_free(&c->weights, c->alloc);
     struct bn_vk_part_limits pl = {.max_bytes = lim->max_storage_buffer_range, .max_rows = PART_MAX_ROWS};
     if (pl.max_bytes > bn_vk_max_region(c->alloc)) pl.max_bytes = bn_vk_max_region(c->alloc);
-    return bn_vk_weights_upload(&c->weights, m, c->alloc, c->transfer, &pl, err, errlen);
+    st = bn_vk_weights_upload(&c->weights, m, c->alloc, c->transfer, &pl, err, errlen);
+    if (st == BN_OK && c->head_q8 && m->output) {
+        /* The int8 head's shader sums in int64 and holds bounded slices. */
+        if (!c->dev->info->features.int64)
+            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: --head q8 needs 64-bit integers in shaders "
+                                                     "(shaderInt64), which this device lacks");
+        else if (!bn_vk_head_q8_fits(&c->ops, (uint32_t)m->output->ne[0]))
+            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: --head q8: head rows of %llu are not a multiple of 16 "
+                         "or too long for the int8 head shader", (unsigned long long)m->output->ne[0]);
+        else
+            st = bn_vk_weights_upload_head_q8(&c->weights, m->output, c->alloc, c->transfer, &pl, err, errlen);
+        if (st != BN_OK) bn_vk_weights_free(&c->weights, c->alloc);
+    }
+    return st;
 }
 
 static bn_buf *vk_buf_alloc(void *ctx, size_t bytes, char *err, size_t errlen)
@@ -294,6 +309,10 @@ static void vk_ffn_act(void *ctx, const bn_buf *gate, const bn_buf *up, uint32_t
 static void vk_head(void *ctx, const struct bn_tensor *w, const bn_buf *x, uint32_t n_rows, bn_buf *logits)
 {
     struct vk_ctx *c = ctx;
+    if (c->weights.head_q8_of && c->weights.head_q8_of == w) {
+        bn_vk_op_head_q8(&c->ops, &c->weights.head_q8, &x->r, n_rows, &logits->r);
+        return;
+    }
     const struct bn_vk_weight *dw = weight(c, w);
     if (dw) bn_vk_op_head(&c->ops, dw, &x->r, n_rows, &logits->r);
 }
@@ -406,6 +425,7 @@ enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_back
     if (st == BN_OK) st = bn_vk_stream_create(c->dev, c->alloc, &c->stream, err, errlen);
     if (st == BN_OK && (st = bn_vk_ops_init(&c->ops, c->dev, c->alloc, c->stream, err, errlen)) == BN_OK)
         c->ops_ready = true;
+    c->head_q8 = opts && opts->head_q8;
     if (st != BN_OK) {
         vk_destroy(c);
         return st;
@@ -454,6 +474,7 @@ enum bn_status bn_backend_vk_get_stats(const struct bn_backend *be, struct bn_ba
     out->validation_errors = bn_vk_instance_validation_errors(c->vi);
     out->int_dot = c->ops.use_dot;
     out->subgroup = c->ops.use_subgroup;
+    out->head_q8 = c->weights.head_q8_of != NULL;
     out->device_bytes = bn_vk_allocator_bytes(c->alloc);
     snprintf(out->device, sizeof out->device, "%s", c->dev->info->name);
     return BN_OK;

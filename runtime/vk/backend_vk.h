@@ -22,6 +22,8 @@ struct bn_backend_vk_opts {
     int device_index;       /* -1: first usable GPU (discrete, integrated, virtual) */
     bool allow_cpu_device;  /* let -1 pick a CPU device (lavapipe) too             */
     bool validation;        /* VK_LAYER_KHRONOS_validation (also BN_VK_VALIDATION=1) */
+    bool head_q8;           /* --head q8: an int8 copy of the head, made at upload as
+                               the CPU backend makes it (needs shaderInt64)          */
 };
 
 /* BN_ERR_DEVICE with a one-line reason ("no Vulkan loader ...", "device 1
@@ -42,6 +44,7 @@ struct bn_backend_vk_stats {
     uint32_t validation_errors; /* from VK_LAYER_KHRONOS_validation, when enabled       */
     bool int_dot;               /* ternary shaders use the packed 4x8-bit dot product   */
     bool subgroup;              /* reductions use subgroup arithmetic                   */
+    bool head_q8;               /* the head runs as its int8 copy (--head q8)           */
     uint64_t device_bytes;      /* device memory held                                   */
     char device[256];
 };

@@ -55,6 +55,8 @@ static const struct pipe_info pipe_info[BN_VK_PIPE_COUNT] = {
     [BN_VK_PIPE_FFN_ACT] = PIPE(ffn_act_f32_f32, 3, 1u << 2, bn_pc_act, 0),
     [BN_VK_PIPE_HEAD_F16] = PIPE_SG(head_f16_f32_f32, 3, 1u << 2, bn_pc_head, 0),
     [BN_VK_PIPE_HEAD_F32] = PIPE_SG(head_f32_f32_f32, 3, 1u << 2, bn_pc_head, 0),
+    [BN_VK_PIPE_QUANTIZE_I16] = PIPE_SG(quantize_f32_i16, 3, 3u << 1, bn_pc_norm, 0),
+    [BN_VK_PIPE_HEAD_Q8] = PIPE(head_q8_i8_f32, 5, 1u << 4, bn_pc_head, 0),
     [BN_VK_PIPE_ARGMAX] = PIPE(argmax_f32_i32, 2, 1u << 1, bn_pc_argmax, 0),
     [BN_VK_PIPE_TOPK] = PIPE(topk_f32, 4, 7u << 1, bn_pc_topk, 0),
     [BN_VK_PIPE_PROJ] = PIPE_SG(proj_t2_f32_f32, 5, 1u << 4, bn_pc_proj, 0),
@@ -140,6 +142,7 @@ void bn_vk_ops_free(struct bn_vk_ops *o)
     free(o->ropes);
     bn_vk_free(o->alloc, &o->scratch);
     bn_vk_free(o->alloc, &o->topk_part);
+    bn_vk_free(o->alloc, &o->head_x16);
     bn_vk_free(o->alloc, &o->dummy);
     for (int i = 0; i < BN_VK_PIPE_COUNT; i++) bn_vk_pipeline_destroy(o->dev, &o->pipes[i]);
     memset(o, 0, sizeof *o);
@@ -153,7 +156,8 @@ static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id
     if (p->pipeline != VK_NULL_HANDLE) return p;
     const struct pipe_info *pi = &pipe_info[id];
     uint32_t wg = pi->fixed_wg ? pi->fixed_wg : o->wg;
-    if (id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32) wg = wg > HEAD_MAX_WG ? HEAD_MAX_WG : wg;
+    if (id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32 || id == BN_VK_PIPE_HEAD_Q8)
+        wg = wg > HEAD_MAX_WG ? HEAD_MAX_WG : wg;
     const bool sg = o->use_subgroup && pi->spv_sg;
     struct bn_vk_pipeline_desc d = {.name = sg ? pi->name_sg : pi->name,
                                     .spv = sg ? pi->spv_sg : pi->spv,
@@ -433,6 +437,52 @@ void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const stru
                                 .out_stride = w->n};
         const struct bn_vk_region r[3] = {part->data, *x, *logits};
         dispatch(o, p, r, 3, &pc, sizeof pc, ceil_div(part->n_rows, HEAD_R), ceil_div(n_rows, HEAD_T), 1, group);
+    }
+}
+
+/* head_q8_i8_f32.comp: a thread's int32 partial covers ceil(k / 16 / WG)
+ * runs of 16 products of at most 127 * 32767; 32 runs (512 products) stay
+ * below 2^31. */
+#define HEAD_Q8_MAX_RUNS 32
+
+static uint32_t head_q8_wg(const struct bn_vk_ops *o) { return o->wg > HEAD_MAX_WG ? HEAD_MAX_WG : o->wg; }
+
+bool bn_vk_head_q8_fits(const struct bn_vk_ops *o, uint32_t k)
+{
+    return k % 16 == 0 && ceil_div(k / 16, head_q8_wg(o)) <= HEAD_Q8_MAX_RUNS;
+}
+
+void bn_vk_op_head_q8(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x,
+                      uint32_t n_rows, const struct bn_vk_region *logits)
+{
+    if (n_rows == 0) return;
+    const struct bn_vk_pipeline *pq = pipe(o, BN_VK_PIPE_QUANTIZE_I16);
+    const struct bn_vk_pipeline *ph = pipe(o, BN_VK_PIPE_HEAD_Q8);
+    if (!pq || !ph) return;
+    /* int16 rows, then the scales at an offset any device accepts for a
+     * storage-buffer binding (minStorageBufferOffsetAlignment <= 256) */
+    const VkDeviceSize q_bytes = ((VkDeviceSize)n_rows * w->k * 2 + 255) / 256 * 256, bytes = q_bytes + n_rows * 4;
+    if (o->head_x16.size < bytes) {
+        bn_vk_stream_release(o->stream, &o->head_x16); /* earlier recorded passes may still read it */
+        char err[256];
+        enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->head_x16, err, sizeof err);
+        if (st != BN_OK) {
+            bn_vk_stream_fail(o->stream, st, err);
+            return;
+        }
+    }
+    const struct bn_vk_region xq = bn_vk_region_sub(&o->head_x16, 0, q_bytes);
+    const struct bn_vk_region xs = bn_vk_region_sub(&o->head_x16, q_bytes, (VkDeviceSize)n_rows * 4);
+    struct bn_pc_norm qc = {.n_rows = n_rows, .width = w->k};
+    const struct bn_vk_region rq[3] = {*x, xq, xs};
+    dispatch(o, pq, rq, 3, &qc, sizeof qc, n_rows, 1, 1, 0);
+    const uint32_t group = next_group(o);
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        const struct bn_vk_part *part = &w->parts[i];
+        struct bn_pc_head pc = {.n_tok = n_rows, .k = w->k, .n_rows = part->n_rows, .row0 = part->row0,
+                                .out_stride = w->n};
+        const struct bn_vk_region r[5] = {part->data, part->scales, xq, xs, *logits};
+        dispatch(o, ph, r, 5, &pc, sizeof pc, ceil_div(part->n_rows, HEAD_R), ceil_div(n_rows, HEAD_T), 1, group);
     }
 }
 

@@ -51,6 +51,8 @@ enum bn_vk_pipe {
     BN_VK_PIPE_FFN_ACT,
     BN_VK_PIPE_HEAD_F16,
     BN_VK_PIPE_HEAD_F32,
+    BN_VK_PIPE_QUANTIZE_I16,
+    BN_VK_PIPE_HEAD_Q8,
     BN_VK_PIPE_ARGMAX,
     BN_VK_PIPE_TOPK,
     BN_VK_PIPE_PROJ,
@@ -88,6 +90,7 @@ struct bn_vk_ops {
     struct bn_vk_region dummy;   /* bound where an optional input is absent      */
     struct bn_vk_region scratch; /* decode attention splits                      */
     struct bn_vk_region topk_part; /* top-k partial results (pass 0 -> pass 1)   */
+    struct bn_vk_region head_x16;  /* int8 head: int16 activations and scales    */
     struct bn_vk_rope_table *ropes;
     uint32_t n_ropes;
 };
@@ -121,6 +124,12 @@ void bn_vk_op_ffn_act(struct bn_vk_ops *o, const struct bn_vk_region *gate, cons
                       uint32_t n_rows, uint32_t width, enum bn_ffn_act act, const struct bn_vk_region *out);
 void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x, uint32_t n_rows,
                    const struct bn_vk_region *logits);
+/* The int8 head (--head q8, a BN_VK_W_Q8 weight): the rows of x quantized
+ * to int16, then the exact integer products scaled as the CPU's
+ * bn_head_q8 does. bn_vk_head_q8_fits says whether a row length can run. */
+void bn_vk_op_head_q8(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x,
+                      uint32_t n_rows, const struct bn_vk_region *logits);
+bool bn_vk_head_q8_fits(const struct bn_vk_ops *o, uint32_t k);
 void bn_vk_op_argmax(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint32_t n_rows, uint32_t n_vocab,
                      const struct bn_vk_region *ids);
 /* Fused projections for decode, one dispatch each

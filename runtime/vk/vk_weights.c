@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "formats.h"
 #include "kernels.h"
 
@@ -240,18 +241,94 @@ enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_mo
     return st;
 }
 
+static void free_weight(struct bn_vk_weight *w, bn_vk_allocator *a)
+{
+    for (uint32_t p = 0; w->parts && p < w->n_parts; p++) {
+        bn_vk_free(a, &w->parts[p].scales);
+        bn_vk_free(a, &w->parts[p].data);
+    }
+    free(w->parts);
+    memset(w, 0, sizeof *w);
+}
+
 void bn_vk_weights_free(struct bn_vk_weights *ws, bn_vk_allocator *a)
 {
-    for (uint32_t i = 0; ws->w && i < ws->n; i++) {
-        struct bn_vk_weight *w = &ws->w[i];
-        for (uint32_t p = 0; w->parts && p < w->n_parts; p++) {
-            bn_vk_free(a, &w->parts[p].scales);
-            bn_vk_free(a, &w->parts[p].data);
-        }
-        free(w->parts);
-    }
+    for (uint32_t i = 0; ws->w && i < ws->n; i++) free_weight(&ws->w[i], a);
+    free_weight(&ws->head_q8, a);
     free(ws->w);
     memset(ws, 0, sizeof *ws);
+}
+
+/* Rows [p->row0, + n_rows) of the head, quantized, into part p: the int8
+ * rows in staging-sized pieces, the row scales collected in d and copied
+ * after. row: k floats of scratch. */
+static enum bn_status fill_q8_part(const struct bn_tensor *t, const struct bn_vk_part *p, uint32_t k,
+                                   bn_vk_transfer *tr, float *row, float *d, char *err, size_t errlen)
+{
+    const size_t src_row = file_row_bytes(t);
+    const uint64_t chunk = bn_vk_transfer_chunk(tr);
+    const uint32_t rows_per_piece = (uint32_t)(chunk / k > 0 ? chunk / k : 1);
+    for (uint32_t r = 0; r < p->n_rows; r += rows_per_piece) {
+        const uint32_t n = p->n_rows - r < rows_per_piece ? p->n_rows - r : rows_per_piece;
+        uint8_t *dst = bn_vk_transfer_map(tr, &p->data, (VkDeviceSize)r * k, (VkDeviceSize)n * k, err, errlen);
+        if (!dst) return BN_ERR_DEVICE;
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *src = (const uint8_t *)t->data + (size_t)(p->row0 + r + i) * src_row;
+            if (bn_row_to_f32_scalar(t->type, src, k, row) != 0)
+                return bn_errf(err, errlen, BN_ERR_MODEL, "%s: cannot widen type %s", t->name, bn_type_name(t->type));
+            d[r + i] = bn_head_q8_quantize_row(row, k, (int8_t *)(dst + (size_t)i * k));
+        }
+    }
+    const uint64_t bytes = (uint64_t)p->n_rows * 4;
+    for (uint64_t done = 0; done < bytes; done += chunk) {
+        const uint64_t n = bytes - done < chunk ? bytes - done : chunk;
+        uint8_t *dst = bn_vk_transfer_map(tr, &p->scales, done, n, err, errlen);
+        if (!dst) return BN_ERR_DEVICE;
+        memcpy(dst, (const uint8_t *)d + done, (size_t)n);
+    }
+    return BN_OK;
+}
+
+enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
+                                            bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
+                                            size_t errlen)
+{
+    free_weight(&ws->head_q8, a);
+    ws->head_q8_of = NULL;
+    struct bn_vk_weight w;
+    enum bn_status st = describe(t, &w, err, errlen);
+    if (st != BN_OK) return st;
+    if (w.kind == BN_VK_W_TERNARY || t->n_dims < 2)
+        return bn_errf(err, errlen, BN_ERR_MODEL, "%s: --head q8 needs a float table", t->name);
+    /* The shader reads 16 weights (and 16 activations) at a time. */
+    if (w.k % 16 != 0)
+        return bn_errf(err, errlen, BN_ERR_MODEL, "%s: --head q8 on Vulkan needs a row length that is a multiple of 16, "
+                       "not %u", t->name, w.k);
+    w.kind = BN_VK_W_Q8;
+    if (w.k > lim->max_bytes)
+        return bn_errf(err, errlen, BN_ERR_MODEL, "%s: one int8 row takes %u bytes, more than a device binding",
+                       t->name, w.k);
+    uint64_t rows_per_part = lim->max_bytes / w.k;
+    if (rows_per_part > lim->max_rows) rows_per_part = lim->max_rows;
+    w.n_parts = (uint32_t)((w.n + rows_per_part - 1) / rows_per_part);
+    w.parts = calloc(w.n_parts, sizeof *w.parts);
+    float *row = malloc((size_t)w.k * sizeof *row), *d = malloc((size_t)rows_per_part * sizeof *d);
+    if (!w.parts || !row || !d) st = bn_errf(err, errlen, BN_ERR_NOMEM, "%s: out of memory", t->name);
+    for (uint32_t i = 0; st == BN_OK && i < w.n_parts; i++) {
+        struct bn_vk_part *p = &w.parts[i];
+        p->row0 = (uint32_t)(i * rows_per_part);
+        p->n_rows = (uint32_t)(w.n - p->row0 < rows_per_part ? w.n - p->row0 : rows_per_part);
+        st = bn_vk_alloc(a, BN_VK_MEM_WEIGHTS, (uint64_t)p->n_rows * w.k, &p->data, err, errlen);
+        if (st == BN_OK) st = bn_vk_alloc(a, BN_VK_MEM_WEIGHTS, (uint64_t)p->n_rows * 4, &p->scales, err, errlen);
+        if (st == BN_OK) st = fill_q8_part(t, p, w.k, tr, row, d, err, errlen);
+        if (st == BN_OK) ws->bytes += (uint64_t)p->n_rows * (w.k + 4);
+    }
+    free(row);
+    free(d);
+    if (st == BN_OK) st = bn_vk_transfer_flush(tr, err, errlen);
+    ws->head_q8 = w; /* freed by the next call or bn_vk_weights_free, also on failure */
+    if (st == BN_OK) ws->head_q8_of = t;
+    return st;
 }
 
 const struct bn_vk_weight *bn_vk_weights_get(const struct bn_vk_weights *ws, const struct bn_tensor *t)

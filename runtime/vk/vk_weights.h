@@ -31,13 +31,14 @@ enum bn_vk_weight_kind {
     BN_VK_W_TERNARY,
     BN_VK_W_F16, /* table rows of halves */
     BN_VK_W_F32, /* table rows or a vector of floats */
+    BN_VK_W_Q8,  /* int8 table rows, a float scale per row (--head q8) */
 };
 
 /* One row range of a tensor, bound as one descriptor each. */
 struct bn_vk_part {
     uint32_t row0, n_rows;
-    struct bn_vk_region data;   /* codes, or table rows            */
-    struct bn_vk_region scales; /* TQ block scales; empty otherwise */
+    struct bn_vk_region data;   /* codes, or table rows                      */
+    struct bn_vk_region scales; /* TQ block scales, Q8 row scales; else empty */
 };
 
 struct bn_vk_weight {
@@ -56,6 +57,10 @@ struct bn_vk_weights {
     uint32_t n;               /* model tensors                    */
     struct bn_vk_weight *w;   /* [n], kind NONE for unused ones   */
     uint64_t bytes;           /* device bytes of all parts        */
+    /* --head q8: an int8 copy of the head (kind Q8; NONE without it) and
+     * the tensor it stands for. */
+    struct bn_vk_weight head_q8;
+    const struct bn_tensor *head_q8_of;
 };
 
 /* Limits of one part, from the device: bytes per binding and rows per
@@ -72,6 +77,14 @@ struct bn_vk_part_limits {
 enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_model *m, bn_vk_allocator *a,
                                     bn_vk_transfer *t, const struct bn_vk_part_limits *lim, char *err, size_t errlen);
 void bn_vk_weights_free(struct bn_vk_weights *ws, bn_vk_allocator *a);
+
+/* --head q8: quantizes the head t row by row on the host exactly as the CPU
+ * backend does (bn_row_to_f32_scalar, then bn_head_q8_quantize_row) and
+ * uploads the int8 rows and row scales as ws->head_q8. BN_ERR_MODEL when
+ * the row length is not a multiple of 16. */
+enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
+                                            bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
+                                            size_t errlen);
 
 /* The device copy of a model tensor, or NULL when it was not uploaded. */
 const struct bn_vk_weight *bn_vk_weights_get(const struct bn_vk_weights *ws, const struct bn_tensor *t);
