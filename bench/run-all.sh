@@ -49,7 +49,8 @@ date=$(date -u +%Y-%m-%d)
 failed="$build/run-all.failed"
 rm -f "$failed"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$root" diff --quiet HEAD 2>/dev/null || commit="$commit (+ uncommitted changes)"
+# Results files being rewritten are not changes to what is measured.
+git -C "$root" diff --quiet HEAD -- . ':(exclude)bench/results' 2>/dev/null || commit="$commit (+ uncommitted changes)"
 
 # The usable Vulkan devices of `bitnet-vk devices`: "vulkan:N TYPE" lines.
 vk_devices() {

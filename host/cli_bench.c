@@ -474,8 +474,11 @@ static double bytes_per_token(const struct device_run *d, uint64_t tokens)
 /* The memory system may be shared (another process, a virtual machine's
  * host), and decode speed follows it: the bandwidth is probed again after
  * the tests, and a move beyond BW_DRIFT_WARN is reported, so figures that
- * will not repeat say so. */
-static void bandwidth_drift(struct device_run *d, const struct bench_result *proto)
+ * will not repeat say so. The roofline is the higher of the two probes
+ * (the best rate the memory delivered, as the probe itself keeps its
+ * fastest pass); rows [first, n) get it and their share of it. */
+static void bandwidth_after(struct device_run *d, const struct bench_result *proto, struct bench_result *res,
+                            int first, int n)
 {
     const size_t bw_bytes = (size_t)d->o->bw_mib << 20;
     const double before = proto->bandwidth_gbps;
@@ -489,13 +492,18 @@ static void bandwidth_drift(struct device_run *d, const struct bench_result *pro
         if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &after, err, sizeof err) != BN_OK) return;
 #endif
     }
-    if (after > 0 && fabs(after - before) > BW_DRIFT_WARN * before)
+    if (after <= 0) return;
+    if (fabs(after - before) > BW_DRIFT_WARN * before)
         fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved from %.1f to %.1f GB/s during the tests "
                         "(a shared memory system?): decode figures may not repeat\n",
                 proto->device, before, after);
-    else if (after > 0)
+    else
         fprintf(stderr, "bitnet-vk: %s: bandwidth %.1f GB/s before the tests, %.1f after\n", proto->device, before,
                 after);
+    for (int i = first; i < n && after > before; i++) {
+        res[i].bandwidth_gbps = after;
+        if (res[i].decode) res[i].roofline_pct = 100.0 * res[i].gbps / after;
+    }
 }
 
 /* Every test on one opened device; rows appended to res. */
@@ -516,6 +524,7 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
                 proto.nmse, (double)o->max_nmse);
     }
     describe_device(d, &proto, cpu_bw_cache);
+    const int first = *n_res;
     proto.load_s = load_s;
     proto.reps = (int)o->reps;
     for (int kind = 0; kind < 2; kind++)
@@ -536,7 +545,7 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
             }
             (*n_res)++;
         }
-    bandwidth_drift(d, &proto);
+    bandwidth_after(d, &proto, res, first, *n_res);
     return 0;
 }
 
