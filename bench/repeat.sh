@@ -5,8 +5,9 @@
 # the runs report themselves, |median_a - median_b| <= max(sd_a, sd_b),
 # for every device and test. Prints a markdown table, with each run's
 # measured bandwidth beside it (on a shared or virtual machine the memory
-# system itself can drift between runs, and this shows when it did); exit 1
-# when a pair disagrees, 2 on a usage or bench error.
+# system itself can drift between runs, and this shows when it did), then
+# the warnings each run printed; exit 1 when a pair disagrees, 2 on a usage
+# or bench error.
 #
 # usage: bench/repeat.sh [-k RUNS] CLI BENCH-ARGS...
 #   e.g. bench/repeat.sh -k 3 build-bench/bitnet-vk bench -m M -p 128 -n 32 -r 5 --device cpu
@@ -30,6 +31,16 @@ while [ "$i" -le "$k" ]; do
     fi
     i=$((i + 1))
 done
+
+# bench's own warnings (stddev over 10%, bandwidth moved), per run, after
+# the table.
+warnings() {
+    j=1
+    while [ "$j" -le "$k" ]; do
+        grep 'warning' "$tmp/run$j.err" | sed "s/^/run $j: /" || true
+        j=$((j + 1))
+    done
+}
 
 # CSV columns by name (header of the first run); fields may be quoted and
 # hold commas (device names do), so each line is split by hand.
@@ -85,4 +96,6 @@ awk -v k="$k" '
             if (!ok) bad = 1
         }
         exit bad
-    }' "$tmp"/run*.csv
+    }' "$tmp"/run*.csv && rc=0 || rc=$?
+warnings
+exit "$rc"
