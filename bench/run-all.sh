@@ -10,10 +10,9 @@
 #                         [--note "text for the top of each results file"]
 #   BUILD_DIR defaults to ./build-bench.
 #   --cpu-args  test sizes on the CPU (default: -p 128 -n 32 -r 5)
-#   --vk-args   test sizes on Vulkan devices (default: -p 8 -n 4 -r 3, because a
-#               CPU-based driver such as lavapipe takes seconds per token on a
-#               small machine and a forward pass must finish within the
-#               backend's 60 s fence timeout; raise them on a real GPU)
+#   --vk-args   test sizes on Vulkan devices (default: -p 32 -n 16 -r 3, because a
+#               CPU-based driver such as lavapipe takes about a second per
+#               token on a small machine; raise them on a real GPU)
 #
 # Each Vulkan device is benchmarked next to the CPU at the same sizes, so its
 # plot compares like with like. Run it on an otherwise idle machine; the
@@ -23,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then build="$1"; shift; fi
 cpu_args="-p 128 -n 32 -r 5"
-vk_args="-p 8 -n 4 -r 3"
+vk_args="-p 32 -n 16 -r 3"
 models="i2_s tq2_0"
 note=""
 while [ $# -gt 0 ]; do

@@ -199,6 +199,23 @@ static void check_device_lost(const char *ref)
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "BN_VK_FAIL_SUBMIT=x"),
            "a malformed submission number is a usage error: exit %d: %s", r.exit_code, r.err);
     cli_result_free(&r);
+
+    /* The fence timeout: a value in range runs as usual, anything else is a
+     * usage error naming the variable. */
+    snprintf(args, sizeof args, "generate -m '%s' -p The -n %d --temp 0 --ids --device lavapipe", model, N_GEN);
+    r = run_cli("BN_VK_TIMEOUT_S=30", args);
+    CHECKF(r.exit_code == 0 && strcmp(r.out, ref) == 0, "BN_VK_TIMEOUT_S=30: exit %d, '%s': %s", r.exit_code, r.out,
+           r.err);
+    cli_result_free(&r);
+    const char *bad_timeouts[] = {"0", "86401", "10s", "-5"};
+    for (size_t i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++) {
+        char env[64];
+        snprintf(env, sizeof env, "BN_VK_TIMEOUT_S=%s", bad_timeouts[i]);
+        r = run_cli(env, args);
+        CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, env) && r.out[0] == '\0',
+               "%s is a usage error: exit %d: %s", env, r.exit_code, r.err);
+        cli_result_free(&r);
+    }
 }
 
 /* models/ beside tests/: __FILE__ is the absolute source path under CMake. */

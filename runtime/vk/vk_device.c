@@ -144,6 +144,24 @@ static enum bn_status read_fail_submit(const char *name, uint64_t *at, char *err
     return BN_OK;
 }
 
+/* BN_VK_TIMEOUT_S: the default when unset; BN_ERR_USAGE for anything but
+ * a plain decimal count of seconds from 1 to 86400. */
+#define GPU_FENCE_TIMEOUT_S 60
+#define CPU_FENCE_TIMEOUT_S 900
+static enum bn_status read_fence_timeout(VkPhysicalDeviceType type, uint32_t *out, char *err, size_t errlen)
+{
+    *out = type == VK_PHYSICAL_DEVICE_TYPE_CPU ? CPU_FENCE_TIMEOUT_S : GPU_FENCE_TIMEOUT_S;
+    const char *s = getenv("BN_VK_TIMEOUT_S");
+    if (s == NULL || s[0] == '\0') return BN_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = (s[0] >= '0' && s[0] <= '9') ? strtoul(s, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || v == 0 || v > 86400)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_TIMEOUT_S=%s: expected seconds from 1 to 86400", s);
+    *out = (uint32_t)v;
+    return BN_OK;
+}
+
 /* BN_VK_VALIDATION: unset, "" or "0" is off; "sync" adds synchronization
  * validation (hazards between dispatches); anything else is core validation. */
 static int validation_level_from_env(void)
@@ -639,8 +657,10 @@ enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn
         return bn_errf(err, errlen, BN_ERR_DEVICE, "Vulkan device %u (%s) not usable: %s", index, info->name,
                        info->why_not);
     uint64_t fail_at = 0, fail_wait_at = 0;
+    uint32_t timeout_s = 0;
     if ((st = read_fail_submit("BN_VK_FAIL_SUBMIT", &fail_at, err, errlen)) != BN_OK ||
-        (st = read_fail_submit("BN_VK_FAIL_WAIT", &fail_wait_at, err, errlen)) != BN_OK)
+        (st = read_fail_submit("BN_VK_FAIL_WAIT", &fail_wait_at, err, errlen)) != BN_OK ||
+        (st = read_fence_timeout(info->type, &timeout_s, err, errlen)) != BN_OK)
         return st;
     struct bn_vk_device *dev = calloc(1, sizeof *dev);
     if (dev == NULL) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
@@ -649,6 +669,7 @@ enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn
         free(dev);
         return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     }
+    dev->fence_timeout_s = timeout_s;
     dev->submits->fail_at = fail_at;
     dev->submits->fail_wait_at = fail_wait_at;
     dev->instance = vi;

@@ -160,6 +160,10 @@ struct bn_vk_device {
     uint32_t queue_family;
     VkPhysicalDeviceMemoryProperties memory;
     struct bn_vk_submit_state *submits;
+    /* The longest wait for one submission before it counts as hung:
+     * BN_VK_TIMEOUT_S, else 60 s, or 900 s on a CPU device (lavapipe runs a
+     * 512-token 2B4T prompt batch in minutes on a small machine). */
+    uint32_t fence_timeout_s;
 };
 
 /* BN_ERR_DEVICE with the reason when the device is not usable or creation

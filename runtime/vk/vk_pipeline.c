@@ -154,11 +154,13 @@ enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer
     VkResult r = bn_vk_queue_submit(dev, &si, fence);
     if (r == VK_ERROR_DEVICE_LOST) return bn_vk_device_lost_error(dev, "vkQueueSubmit", err, errlen);
     BN_VK_TRY(r, st, err, errlen, done);
-    r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)BN_VK_FENCE_TIMEOUT_S * 1000000000ull);
+    r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)dev->fence_timeout_s * 1000000000ull);
     if (r == VK_SUCCESS && bn_vk_device_fail_this_wait(dev)) r = VK_ERROR_DEVICE_LOST; /* test hook */
     if (r == VK_TIMEOUT)
-        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: the device did not finish its work within %d s (hung?)",
-                       BN_VK_FENCE_TIMEOUT_S);
+        return bn_errf(err, errlen, BN_ERR_DEVICE,
+                       "vulkan: the device did not finish its work within %u s (hung? BN_VK_TIMEOUT_S raises the "
+                       "limit; a smaller -b shortens each submission)",
+                       dev->fence_timeout_s);
     if (r == VK_ERROR_DEVICE_LOST) {
         bn_vk_device_mark_lost(dev);
         return bn_vk_device_lost_error(dev, "vkWaitForFences", err, errlen);

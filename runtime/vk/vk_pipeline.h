@@ -76,9 +76,8 @@ enum bn_status bn_vk_cmd_dispatch(const struct bn_vk_device *dev, VkCommandBuffe
 void bn_vk_cmd_barrier(const struct bn_vk_device *dev, VkCommandBuffer cmd, bool to_host);
 
 /* Submits one ended command buffer and waits for its fence, at most
- * BN_VK_FENCE_TIMEOUT_S seconds: a device that hangs or is lost ends in
+ * dev->fence_timeout_s seconds: a device that hangs or is lost ends in
  * BN_ERR_DEVICE with a message, never in a hang. Resets the fence. */
-#define BN_VK_FENCE_TIMEOUT_S 60
 enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer cmd, VkFence fence, char *err,
                                  size_t errlen);
 
