@@ -38,6 +38,16 @@ static char dir[1024], model[1100];
 /* A hang (a fence never signalled) fails after 300 s. */
 static struct cli_result run_cli(const char *env, const char *args) { return cli_run(dir, env, args, 300); }
 
+/* A malformed setting (env, "NAME=value") is a usage error: exit 1, one
+ * stderr line naming it, nothing on stdout. */
+static void expect_usage_error(const char *env, const char *args)
+{
+    struct cli_result r = run_cli(env, args);
+    CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, env) && r.out[0] == '\0',
+           "%s is a usage error: exit %d: %s", env, r.exit_code, r.err);
+    cli_result_free(&r);
+}
+
 /* The i-th line of text (0-based) starts with prefix. */
 static bool line_starts(const char *text, int i, const char *prefix)
 {
@@ -105,10 +115,7 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
     cli_result_free(&r);
 
     snprintf(args, sizeof args, "generate -m '%s' -p The -n 2 --device lavapipe", model);
-    r = run_cli("BN_VK_HEAP_LIMIT=lots", args);
-    CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "BN_VK_HEAP_LIMIT=lots"),
-           "a malformed cap is a usage error: exit %d: %s", r.exit_code, r.err);
-    cli_result_free(&r);
+    expect_usage_error("BN_VK_HEAP_LIMIT=lots", args);
 }
 
 /* The first `n` ids of a space-separated list, then a newline. */
@@ -195,10 +202,7 @@ static void check_device_lost(const char *ref)
            "a malformed submission number under auto: a note, the CPU: exit %d: %s", r.exit_code, r.err);
     cli_result_free(&r);
     snprintf(args, sizeof args, "generate -m '%s' -p The -n 2 --device lavapipe", model);
-    r = run_cli("BN_VK_FAIL_SUBMIT=x", args);
-    CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, "BN_VK_FAIL_SUBMIT=x"),
-           "a malformed submission number is a usage error: exit %d: %s", r.exit_code, r.err);
-    cli_result_free(&r);
+    expect_usage_error("BN_VK_FAIL_SUBMIT=x", args);
 
     /* The fence timeout: a value in range runs as usual, anything else is a
      * usage error naming the variable. */
@@ -207,15 +211,9 @@ static void check_device_lost(const char *ref)
     CHECKF(r.exit_code == 0 && strcmp(r.out, ref) == 0, "BN_VK_TIMEOUT_S=30: exit %d, '%s': %s", r.exit_code, r.out,
            r.err);
     cli_result_free(&r);
-    const char *bad_timeouts[] = {"0", "86401", "10s", "-5"};
-    for (size_t i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++) {
-        char env[64];
-        snprintf(env, sizeof env, "BN_VK_TIMEOUT_S=%s", bad_timeouts[i]);
-        r = run_cli(env, args);
-        CHECKF(r.exit_code == 1 && r.stderr_lines == 1 && strstr(r.err, env) && r.out[0] == '\0',
-               "%s is a usage error: exit %d: %s", env, r.exit_code, r.err);
-        cli_result_free(&r);
-    }
+    const char *bad_timeouts[] = {"BN_VK_TIMEOUT_S=0", "BN_VK_TIMEOUT_S=86401", "BN_VK_TIMEOUT_S=10s",
+                                  "BN_VK_TIMEOUT_S=-5"};
+    for (size_t i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++) expect_usage_error(bad_timeouts[i], args);
 }
 
 /* models/ beside tests/: __FILE__ is the absolute source path under CMake. */

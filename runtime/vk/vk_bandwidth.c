@@ -75,16 +75,7 @@ static enum bn_status probe_init(struct probe *p, bn_vk_allocator *alloc, uint64
     dai.pSetLayouts = &p->pipe.set_layout;
     BN_VK_TRY(dev->fn.vkAllocateDescriptorSets(dev->device, &dai, set), st, err, errlen, done);
 
-    VkCommandPoolCreateInfo cpci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    cpci.queueFamilyIndex = dev->queue_family;
-    BN_VK_TRY(dev->fn.vkCreateCommandPool(dev->device, &cpci, NULL, &p->cpool), st, err, errlen, done);
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cai.commandPool = p->cpool;
-    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cai.commandBufferCount = 1;
-    BN_VK_TRY(dev->fn.vkAllocateCommandBuffers(dev->device, &cai, &p->cmd), st, err, errlen, done);
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    BN_VK_TRY(dev->fn.vkCreateFence(dev->device, &fci, NULL, &p->fence), st, err, errlen, done);
+    if ((st = bn_vk_cmd_create(dev, 0, &p->cpool, &p->cmd, &p->fence, err, errlen)) != BN_OK) goto done;
     VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
     qci.queryCount = n_queries;

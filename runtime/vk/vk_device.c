@@ -111,21 +111,29 @@ static void append_reason(char *buf, size_t len, const char *what)
     snprintf(buf + n, len - n, "%s%s", n ? ", " : "", what);
 }
 
+/* The environment variable `name` as a plain decimal number from min to
+ * max: 0 when unset or empty (out untouched), 1 when set (*out), -1 for
+ * anything else, which the caller reports in its own words. */
+static int env_number(const char *name, uint64_t min, uint64_t max, uint64_t *out)
+{
+    const char *s = getenv(name);
+    if (s == NULL || s[0] == '\0') return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || v < min || v > max) return -1;
+    *out = v;
+    return 1;
+}
+
 /* BN_VK_MAX_BUFFER_RANGE: 0 when unset; BN_ERR_USAGE for anything but a
  * plain decimal byte count of at least MIN_RANGE_CAP. */
 static enum bn_status read_range_cap(uint64_t *cap, char *err, size_t errlen)
 {
     *cap = 0;
-    const char *s = getenv("BN_VK_MAX_BUFFER_RANGE");
-    if (s == NULL || s[0] == '\0') return BN_OK;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
-    if (end == NULL || *end != '\0' || errno != 0 || v < MIN_RANGE_CAP)
-        return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_MAX_BUFFER_RANGE=%s: expected a byte count of at least %u", s,
-                       MIN_RANGE_CAP);
-    *cap = v;
-    return BN_OK;
+    if (env_number("BN_VK_MAX_BUFFER_RANGE", MIN_RANGE_CAP, UINT64_MAX, cap) >= 0) return BN_OK;
+    return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_MAX_BUFFER_RANGE=%s: expected a byte count of at least %u",
+                   getenv("BN_VK_MAX_BUFFER_RANGE"), MIN_RANGE_CAP);
 }
 
 /* BN_VK_FAIL_SUBMIT and BN_VK_FAIL_WAIT: 0 when unset; BN_ERR_USAGE for
@@ -133,15 +141,9 @@ static enum bn_status read_range_cap(uint64_t *cap, char *err, size_t errlen)
 static enum bn_status read_fail_submit(const char *name, uint64_t *at, char *err, size_t errlen)
 {
     *at = 0;
-    const char *s = getenv(name);
-    if (s == NULL || s[0] == '\0') return BN_OK;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = (s[0] >= '0' && s[0] <= '9') ? strtoull(s, &end, 10) : 0;
-    if (end == NULL || *end != '\0' || errno != 0 || v == 0)
-        return bn_errf(err, errlen, BN_ERR_USAGE, "%s=%s: expected a submission number (1 = the first)", name, s);
-    *at = v;
-    return BN_OK;
+    if (env_number(name, 1, UINT64_MAX, at) >= 0) return BN_OK;
+    return bn_errf(err, errlen, BN_ERR_USAGE, "%s=%s: expected a submission number (1 = the first)", name,
+                   getenv(name));
 }
 
 /* BN_VK_TIMEOUT_S: the default when unset; BN_ERR_USAGE for anything but
@@ -150,14 +152,10 @@ static enum bn_status read_fail_submit(const char *name, uint64_t *at, char *err
 #define CPU_FENCE_TIMEOUT_S 900
 static enum bn_status read_fence_timeout(VkPhysicalDeviceType type, uint32_t *out, char *err, size_t errlen)
 {
-    *out = type == VK_PHYSICAL_DEVICE_TYPE_CPU ? CPU_FENCE_TIMEOUT_S : GPU_FENCE_TIMEOUT_S;
-    const char *s = getenv("BN_VK_TIMEOUT_S");
-    if (s == NULL || s[0] == '\0') return BN_OK;
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = (s[0] >= '0' && s[0] <= '9') ? strtoul(s, &end, 10) : 0;
-    if (end == NULL || *end != '\0' || errno != 0 || v == 0 || v > 86400)
-        return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_TIMEOUT_S=%s: expected seconds from 1 to 86400", s);
+    uint64_t v = type == VK_PHYSICAL_DEVICE_TYPE_CPU ? CPU_FENCE_TIMEOUT_S : GPU_FENCE_TIMEOUT_S;
+    if (env_number("BN_VK_TIMEOUT_S", 1, 86400, &v) < 0)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "BN_VK_TIMEOUT_S=%s: expected seconds from 1 to 86400",
+                       getenv("BN_VK_TIMEOUT_S"));
     *out = (uint32_t)v;
     return BN_OK;
 }

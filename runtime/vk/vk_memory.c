@@ -470,17 +470,9 @@ enum bn_status bn_vk_transfer_create(const struct bn_vk_device *dev, bn_vk_alloc
     if (!t) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     t->dev = dev;
     t->alloc = a;
-    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT | VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
-    pci.queueFamilyIndex = dev->queue_family;
-    BN_VK_TRY(dev->fn.vkCreateCommandPool(dev->device, &pci, NULL, &t->pool), st, err, errlen, fail);
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cai.commandPool = t->pool;
-    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cai.commandBufferCount = 1;
-    BN_VK_TRY(dev->fn.vkAllocateCommandBuffers(dev->device, &cai, &t->cmd), st, err, errlen, fail);
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    BN_VK_TRY(dev->fn.vkCreateFence(dev->device, &fci, NULL, &t->fence), st, err, errlen, fail);
+    st = bn_vk_cmd_create(dev, VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT | VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+                          &t->pool, &t->cmd, &t->fence, err, errlen);
+    if (st != BN_OK) goto fail;
     *out = t;
     return BN_OK;
 fail:
@@ -558,6 +550,19 @@ void *bn_vk_transfer_map(bn_vk_transfer *t, const struct bn_vk_region *dst, VkDe
     t->dev->fn.vkCmdCopyBuffer(t->cmd, t->staging.buffer, dst->buffer, 1, &region);
     t->used = at + size;
     return t->staging.mapped + at;
+}
+
+enum bn_status bn_vk_transfer_write(bn_vk_transfer *t, const struct bn_vk_region *dst, VkDeviceSize offset,
+                                    const void *src, VkDeviceSize size, char *err, size_t errlen)
+{
+    const VkDeviceSize chunk = bn_vk_transfer_chunk(t);
+    for (VkDeviceSize done = 0; done < size; done += chunk) {
+        const VkDeviceSize n = size - done < chunk ? size - done : chunk;
+        void *p = bn_vk_transfer_map(t, dst, offset + done, n, err, errlen);
+        if (!p) return BN_ERR_DEVICE;
+        memcpy(p, (const uint8_t *)src + done, (size_t)n);
+    }
+    return BN_OK;
 }
 
 enum bn_status bn_vk_transfer_read(bn_vk_transfer *t, const struct bn_vk_region *src, VkDeviceSize offset,

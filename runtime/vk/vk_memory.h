@@ -114,6 +114,10 @@ VkDeviceSize bn_vk_transfer_chunk(const bn_vk_transfer *t);
  * copy is recorded (and submitted when staging fills up). NULL on failure. */
 void *bn_vk_transfer_map(bn_vk_transfer *t, const struct bn_vk_region *dst, VkDeviceSize offset, VkDeviceSize size,
                          char *err, size_t errlen);
+/* Copies size bytes of host memory to dst[offset ..] through
+ * bn_vk_transfer_map, a chunk at a time. */
+enum bn_status bn_vk_transfer_write(bn_vk_transfer *t, const struct bn_vk_region *dst, VkDeviceSize offset,
+                                    const void *src, VkDeviceSize size, char *err, size_t errlen);
 /* Submits the recorded copies and waits for them. */
 enum bn_status bn_vk_transfer_flush(bn_vk_transfer *t, char *err, size_t errlen);
 /* Copies src[offset .. offset + size) to host memory; the device must be

@@ -177,6 +177,20 @@ static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id
     return p;
 }
 
+/* An activation region of the ops' own (scratch) holding at least bytes;
+ * false after a failure, which is latched on the stream. A smaller one is
+ * handed to the stream rather than freed: earlier recorded passes may
+ * still read it. */
+static bool ensure_scratch(struct bn_vk_ops *o, struct bn_vk_region *r, VkDeviceSize bytes)
+{
+    if (r->size >= bytes) return true;
+    bn_vk_stream_release(o->stream, r);
+    char err[256];
+    const enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, r, err, sizeof err);
+    if (st != BN_OK) bn_vk_stream_fail(o->stream, st, err);
+    return st == BN_OK;
+}
+
 static void dispatch(struct bn_vk_ops *o, const struct bn_vk_pipeline *p, const struct bn_vk_region *r, uint32_t n,
                      const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t group)
 {
@@ -396,16 +410,7 @@ void bn_vk_op_attention(struct bn_vk_ops *o, const struct bn_vk_region *q, const
     pc.chunk = decode_chunk(o, len);
     pc.n_split = ceil_div(len, pc.chunk);
     const VkDeviceSize bytes = (VkDeviceSize)a->n_rows * a->n_head * pc.n_split * (hd + 2) * sizeof(float);
-    if (o->scratch.size < bytes) {
-        /* Earlier recorded passes may still read the old one. */
-        bn_vk_stream_release(o->stream, &o->scratch);
-        char err[256];
-        enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->scratch, err, sizeof err);
-        if (st != BN_OK) {
-            bn_vk_stream_fail(o->stream, st, err);
-            return;
-        }
-    }
+    if (!ensure_scratch(o, &o->scratch, bytes)) return;
     const struct bn_vk_region scratch = bn_vk_region_sub(&o->scratch, 0, bytes);
     const struct bn_vk_region r1[4] = {*q, *cache_k, *cache_v, scratch};
     dispatch(o, p1, r1, 4, &pc, sizeof pc, pc.n_split, a->n_head, a->n_rows, 0);
@@ -462,15 +467,7 @@ void bn_vk_op_head_q8(struct bn_vk_ops *o, const struct bn_vk_weight *w, const s
     /* int16 rows, then the scales at an offset any device accepts for a
      * storage-buffer binding (minStorageBufferOffsetAlignment <= 256) */
     const VkDeviceSize q_bytes = ((VkDeviceSize)n_rows * w->k * 2 + 255) / 256 * 256, bytes = q_bytes + n_rows * 4;
-    if (o->head_x16.size < bytes) {
-        bn_vk_stream_release(o->stream, &o->head_x16); /* earlier recorded passes may still read it */
-        char err[256];
-        enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->head_x16, err, sizeof err);
-        if (st != BN_OK) {
-            bn_vk_stream_fail(o->stream, st, err);
-            return;
-        }
-    }
+    if (!ensure_scratch(o, &o->head_x16, bytes)) return;
     const struct bn_vk_region xq = bn_vk_region_sub(&o->head_x16, 0, q_bytes);
     const struct bn_vk_region xs = bn_vk_region_sub(&o->head_x16, q_bytes, (VkDeviceSize)n_rows * 4);
     struct bn_pc_norm qc = {.n_rows = n_rows, .width = w->k};
@@ -516,16 +513,9 @@ void bn_vk_op_topk(struct bn_vk_ops *o, const struct bn_vk_region *logits, uint3
     struct bn_vk_region part = o->dummy;
     if (n_parts > 1) {
         const VkDeviceSize bytes = (VkDeviceSize)TOPK_MAX_PARTS * BN_VK_TOPK_MAX * 2 * sizeof(uint32_t);
-        if (o->topk_part.size < bytes) {
-            /* Allocated once at its largest size, so it never moves under a
-             * recorded pass. */
-            char err[256];
-            enum bn_status st = bn_vk_alloc(o->alloc, BN_VK_MEM_ACTIVATIONS, bytes, &o->topk_part, err, sizeof err);
-            if (st != BN_OK) {
-                bn_vk_stream_fail(o->stream, st, err);
-                return;
-            }
-        }
+        /* Allocated once at its largest size, so it never moves under a
+         * recorded pass. */
+        if (!ensure_scratch(o, &o->topk_part, bytes)) return;
         part = bn_vk_region_sub(&o->topk_part, 0, (VkDeviceSize)n_parts * k * 2 * sizeof(uint32_t));
     }
     const struct bn_vk_region r[4] = {*logits, part, *ids, *vals};

@@ -144,6 +144,25 @@ void bn_vk_cmd_barrier(const struct bn_vk_device *dev, VkCommandBuffer cmd, bool
     dev->fn.vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+enum bn_status bn_vk_cmd_create(const struct bn_vk_device *dev, VkCommandPoolCreateFlags flags, VkCommandPool *pool,
+                                VkCommandBuffer *cmd, VkFence *fence, char *err, size_t errlen)
+{
+    enum bn_status st = BN_OK;
+    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = flags;
+    pci.queueFamilyIndex = dev->queue_family;
+    BN_VK_TRY(dev->fn.vkCreateCommandPool(dev->device, &pci, NULL, pool), st, err, errlen, done);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cai.commandPool = *pool;
+    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cai.commandBufferCount = 1;
+    BN_VK_TRY(dev->fn.vkAllocateCommandBuffers(dev->device, &cai, cmd), st, err, errlen, done);
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    BN_VK_TRY(dev->fn.vkCreateFence(dev->device, &fci, NULL, fence), st, err, errlen, done);
+done:
+    return st;
+}
+
 enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer cmd, VkFence fence, char *err,
                                  size_t errlen)
 {

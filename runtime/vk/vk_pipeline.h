@@ -75,6 +75,14 @@ enum bn_status bn_vk_cmd_dispatch(const struct bn_vk_device *dev, VkCommandBuffe
  * the submission's fence (end of a command buffer). */
 void bn_vk_cmd_barrier(const struct bn_vk_device *dev, VkCommandBuffer cmd, bool to_host);
 
+/* What each submitter (transfer, stream, bandwidth probe) records and
+ * waits with: a command pool with `flags` on the device's queue family,
+ * one primary command buffer from it, and an unsignalled fence. On failure
+ * the handles made so far are left in *pool and *fence for the caller's
+ * own teardown. */
+enum bn_status bn_vk_cmd_create(const struct bn_vk_device *dev, VkCommandPoolCreateFlags flags, VkCommandPool *pool,
+                                VkCommandBuffer *cmd, VkFence *fence, char *err, size_t errlen);
+
 /* Submits one ended command buffer and waits for its fence, at most
  * dev->fence_timeout_s seconds: a device that hangs or is lost ends in
  * BN_ERR_DEVICE with a message, never in a hang. Resets the fence. */

@@ -80,17 +80,9 @@ enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocat
     if (!s) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     s->dev = dev;
     s->alloc = alloc;
-    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    pci.queueFamilyIndex = dev->queue_family;
-    BN_VK_TRY(dev->fn.vkCreateCommandPool(dev->device, &pci, NULL, &s->pool), st, err, errlen, fail);
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cai.commandPool = s->pool;
-    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cai.commandBufferCount = 1;
-    BN_VK_TRY(dev->fn.vkAllocateCommandBuffers(dev->device, &cai, &s->cmd), st, err, errlen, fail);
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    BN_VK_TRY(dev->fn.vkCreateFence(dev->device, &fci, NULL, &s->fence), st, err, errlen, fail);
+    st = bn_vk_cmd_create(dev, VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, &s->pool, &s->cmd, &s->fence, err,
+                          errlen);
+    if (st != BN_OK) goto fail;
     const char *prof = getenv("BN_VK_PROFILE");
     if (prof && prof[0] == '1' && dev->info->limits.timestamp_valid_bits > 0) {
         VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};

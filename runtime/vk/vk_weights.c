@@ -164,17 +164,10 @@ static enum bn_status fill_part(const struct bn_tensor *t, const struct bn_vk_we
             }
         }
     }
-    if (w->kind == BN_VK_W_TERNARY && w->per_block) {
-        /* The part's scales were collected above; mapping copies them out
-         * at once, so dbuf is free for the next part. */
-        const uint64_t bytes = (uint64_t)p->n_rows * row_scales;
-        for (uint64_t done = 0; done < bytes; done += chunk) {
-            const uint64_t n = bytes - done < chunk ? bytes - done : chunk;
-            uint8_t *dst = bn_vk_transfer_map(tr, &p->scales, done, n, err, errlen);
-            if (!dst) return BN_ERR_DEVICE;
-            memcpy(dst, (const uint8_t *)dbuf + done, (size_t)n);
-        }
-    }
+    /* The part's scales were collected above; writing copies them out at
+     * once, so dbuf is free for the next part. */
+    if (w->kind == BN_VK_W_TERNARY && w->per_block)
+        return bn_vk_transfer_write(tr, &p->scales, 0, dbuf, (uint64_t)p->n_rows * row_scales, err, errlen);
     return BN_OK;
 }
 
@@ -279,14 +272,7 @@ static enum bn_status fill_q8_part(const struct bn_tensor *t, const struct bn_vk
             d[r + i] = bn_head_q8_quantize_row(row, k, (int8_t *)(dst + (size_t)i * k));
         }
     }
-    const uint64_t bytes = (uint64_t)p->n_rows * 4;
-    for (uint64_t done = 0; done < bytes; done += chunk) {
-        const uint64_t n = bytes - done < chunk ? bytes - done : chunk;
-        uint8_t *dst = bn_vk_transfer_map(tr, &p->scales, done, n, err, errlen);
-        if (!dst) return BN_ERR_DEVICE;
-        memcpy(dst, (const uint8_t *)d + done, (size_t)n);
-    }
-    return BN_OK;
+    return bn_vk_transfer_write(tr, &p->scales, 0, d, (uint64_t)p->n_rows * 4, err, errlen);
 }
 
 enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
