@@ -102,10 +102,17 @@ static enum bn_status probe_run(struct probe *p, VkDescriptorSet set, uint64_t b
     dev->fn.vkCmdResetQueryPool(p->cmd, p->queries, 0, 2u * (uint32_t)(reps + 1));
     for (int i = 0; i <= reps; i++) {
         dev->fn.vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->queries, 2u * (uint32_t)i);
-        st = bn_vk_cmd_dispatch(dev, p->cmd, set, &p->pipe, regions, 2, &n16, sizeof n16, grid, err, errlen);
-        if (st != BN_OK) {
-            (void)dev->fn.vkEndCommandBuffer(p->cmd);
-            return st;
+        /* The first copy writes the set and binds it with the pipeline and
+         * push constants; the others reuse that state (writing the set
+         * again would invalidate the command buffer it is bound in). */
+        if (i == 0) {
+            st = bn_vk_cmd_dispatch(dev, p->cmd, set, &p->pipe, regions, 2, &n16, sizeof n16, grid, err, errlen);
+            if (st != BN_OK) {
+                (void)dev->fn.vkEndCommandBuffer(p->cmd);
+                return st;
+            }
+        } else {
+            dev->fn.vkCmdDispatch(p->cmd, grid[0], grid[1], grid[2]);
         }
         dev->fn.vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->queries, 2u * (uint32_t)i + 1);
         bn_vk_cmd_barrier(dev, p->cmd, false); /* the next copy starts after this one ends */
