@@ -300,6 +300,7 @@ struct device_run {
     struct bn_cpu_profile prof;
     float *logits;
     double tern_bytes, head_bytes;
+    double rss_peak; /* MiB, the peak before each bandwidth probe (whose buffers do not count) */
 };
 
 /* Bytes the head reads per token as the device runs it. */
@@ -412,19 +413,15 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
 }
 
 /* What the device is, for the table: name, kind (lavapipe named as the CPU
- * driver it is), kernels; and its memory bandwidth. */
-static void describe_device(struct device_run *d, struct bench_result *proto, double *cpu_bw_cache)
+ * driver it is), kernels. */
+static void describe_device(struct device_run *d, struct bench_result *proto)
 {
     const struct bench_opts *o = d->o;
-    const size_t bw_bytes = (size_t)o->bw_mib << 20;
     if (d->on_cpu) {
         bench_cpu_name(proto->device_name, sizeof proto->device_name);
         snprintf(proto->device_kind, sizeof proto->device_kind, "cpu");
         snprintf(proto->kernels, sizeof proto->kernels, "%s%s", d->prof.isa, o->head_q8 ? "+q8" : "");
         proto->threads = d->prof.n_threads;
-        const int t = d->prof.n_threads < 1024 ? d->prof.n_threads : 1023;
-        if (bw_bytes && cpu_bw_cache[t] == 0) cpu_bw_cache[t] = bench_cpu_read_bandwidth(bw_bytes, t, 10);
-        proto->bandwidth_gbps = cpu_bw_cache[t];
         snprintf(proto->validation, sizeof proto->validation, "reference");
         return;
     }
@@ -445,11 +442,6 @@ static void describe_device(struct device_run *d, struct bench_result *proto, do
         }
         snprintf(proto->kernels, sizeof proto->kernels, "spirv%s%s%s", stats.int_dot ? "+dot" : "",
                  stats.subgroup ? "+sg" : "", stats.head_q8 ? "+q8" : "");
-        if (bw_bytes) {
-            char err[256];
-            if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &proto->bandwidth_gbps, err, sizeof err) != BN_OK)
-                fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", proto->device, err);
-        }
         return;
     }
 #endif
@@ -471,6 +463,32 @@ static double bytes_per_token(const struct device_run *d, uint64_t tokens)
     return model_bytes_per_token(d->m) - d->head_bytes + (d->head_bytes > 0 ? head_run_bytes(d) : 0.0);
 }
 
+/* The device's memory bandwidth in GB/s, 0 without a probe (--bw-mib 0)
+ * or when it fails (with a warning): the CPU's read probe at the run's
+ * thread count, or the Vulkan copy shader. The probe's buffers are not the
+ * model's: the peak RSS is kept before it and restarted after it, so they
+ * never count in the table's peak. */
+static double probe_bandwidth(struct device_run *d, const char *device)
+{
+    const size_t bytes = (size_t)d->o->bw_mib << 20;
+    if (!bytes) return 0.0;
+    d->rss_peak = fmax(d->rss_peak, bench_rss_peak_mib());
+    double gbps = 0.0;
+    if (d->on_cpu) {
+        gbps = bench_cpu_read_bandwidth(bytes, d->prof.n_threads, 10);
+    } else {
+#if defined(BN_HAVE_VULKAN)
+        char err[256];
+        if (bn_backend_vk_measure_bandwidth(&d->be, bytes, 5, &gbps, err, sizeof err) != BN_OK) {
+            fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", device, err);
+            gbps = 0.0;
+        }
+#endif
+    }
+    bench_rss_reset();
+    return gbps;
+}
+
 /* The memory system may be shared (another process, a virtual machine's
  * host), and decode speed follows it: the bandwidth is probed again after
  * the tests, and a move beyond BW_DRIFT_WARN is reported, so figures that
@@ -480,18 +498,9 @@ static double bytes_per_token(const struct device_run *d, uint64_t tokens)
 static void bandwidth_after(struct device_run *d, const struct bench_result *proto, struct bench_result *res,
                             int first, int n)
 {
-    const size_t bw_bytes = (size_t)d->o->bw_mib << 20;
     const double before = proto->bandwidth_gbps;
-    if (!bw_bytes || before <= 0) return;
-    double after = 0;
-    if (d->on_cpu) {
-        after = bench_cpu_read_bandwidth(bw_bytes, d->prof.n_threads, 10);
-    } else {
-#if defined(BN_HAVE_VULKAN)
-        char err[256];
-        if (bn_backend_vk_measure_bandwidth(&d->be, bw_bytes, 5, &after, err, sizeof err) != BN_OK) return;
-#endif
-    }
+    if (before <= 0) return;
+    const double after = probe_bandwidth(d, proto->device);
     if (after <= 0) return;
     if (fabs(after - before) > BW_DRIFT_WARN * before)
         fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved from %.1f to %.1f GB/s during the tests "
@@ -507,7 +516,7 @@ static void bandwidth_after(struct device_run *d, const struct bench_result *pro
 }
 
 /* Every test on one opened device; rows appended to res. */
-static int run_device(struct device_run *d, const struct bench_first_step *ref, double *cpu_bw_cache, double load_s,
+static int run_device(struct device_run *d, const struct bench_first_step *ref, double load_s,
                       const char *dev, struct bench_result *res, int *n_res)
 {
     const struct bench_opts *o = d->o;
@@ -523,7 +532,8 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         fprintf(stderr, "bitnet-vk: %s matches the CPU on the first steps (NMSE %.2g, tolerance %.3g)\n", dev,
                 proto.nmse, (double)o->max_nmse);
     }
-    describe_device(d, &proto, cpu_bw_cache);
+    describe_device(d, &proto);
+    proto.bandwidth_gbps = probe_bandwidth(d, proto.device);
     const int first = *n_res;
     proto.load_s = load_s;
     proto.reps = (int)o->reps;
@@ -570,9 +580,8 @@ int cli_bench(int argc, char **argv)
     int32_t *tokens = malloc(n_tokens * sizeof *tokens);
     float *logits = malloc(V * sizeof *logits);
     struct bench_result *res = calloc(MAX_RESULTS, sizeof *res);
-    double *cpu_bw_cache = calloc(1024, sizeof *cpu_bw_cache);
     struct bench_first_step ref = {0};
-    if (!tokens || !res || !logits || !cpu_bw_cache) {
+    if (!tokens || !res || !logits) {
         rc = cli_fail(3, "out of memory");
         goto done;
     }
@@ -631,13 +640,13 @@ int cli_bench(int argc, char **argv)
             }
             const double load_s = open_s + (cli_now() - t_load);
             const int first = n_res;
-            rc = run_device(&d, &ref, cpu_bw_cache, load_s, devs[di], res, &n_res);
+            rc = run_device(&d, &ref, load_s, devs[di], res, &n_res);
             double dev_mib = 0;
 #if defined(BN_HAVE_VULKAN)
             struct bn_backend_vk_stats vs;
             if (!d.on_cpu && bn_backend_vk_get_stats(&d.be, &vs) == BN_OK) dev_mib = (double)vs.device_bytes / 1048576.0;
 #endif
-            const double rss = bench_rss_peak_mib();
+            const double rss = fmax(d.rss_peak, bench_rss_peak_mib());
             bn_engine_destroy(d.e);
             d.be.iface.destroy(d.be.ctx);
             for (int i = first; i < n_res; i++) {
@@ -663,7 +672,6 @@ int cli_bench(int argc, char **argv)
 done:
     free(ref.batch);
     free(ref.step);
-    free(cpu_bw_cache);
     free(res);
     free(logits);
     free(tokens);
