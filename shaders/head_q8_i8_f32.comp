@@ -7,7 +7,7 @@
 //
 // A workgroup computes R rows x T tokens: each thread sums a strided slice
 // of k, 16 weights at a time, in int32 (the host keeps a slice within
-// 516 products of at most 127 * 32767, so it cannot overflow); after one
+// 512 products of at most 127 * 32767, below 2^31, so it cannot overflow); after one
 // barrier, R x T threads add the WG partials of one output in int64.
 #version 450
 #extension GL_GOOGLE_include_directive : require

@@ -135,8 +135,7 @@ static enum bn_status vk_supports(void *ctx, const struct bn_model *m, char *err
     if (heap == 0)
         for (uint32_t i = 0; i < info->n_heaps; i++)
             if (info->heaps[i].size > heap) heap = info->heaps[i].size;
-    uint64_t need = bn_vk_weights_estimate(m) + activation_bytes(hp);
-    if (c->head_q8 && m->output) need += (uint64_t)m->output->ne[1] * ((uint64_t)m->output->ne[0] + 4);
+    const uint64_t need = bn_vk_weights_estimate(m, c->head_q8) + activation_bytes(hp);
     if (need > heap)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "model needs %.1f GiB, device has %.1f GiB", gib(need), gib(heap));
     return BN_OK;
@@ -154,20 +153,15 @@ static enum bn_status vk_upload_weights(void *ctx, const struct bn_model *m, cha
     bn_vk_weights_free(&c->weights, c->alloc);
     struct bn_vk_part_limits pl = {.max_bytes = lim->max_storage_buffer_range, .max_rows = PART_MAX_ROWS};
     if (pl.max_bytes > bn_vk_max_region(c->alloc)) pl.max_bytes = bn_vk_max_region(c->alloc);
-    st = bn_vk_weights_upload(&c->weights, m, c->alloc, c->transfer, &pl, err, errlen);
-    if (st == BN_OK && c->head_q8 && m->output) {
-        /* The int8 head's shader sums in int64 and holds bounded slices. */
-        if (!c->dev->info->features.int64)
-            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: --head q8 needs 64-bit integers in shaders "
-                                                     "(shaderInt64), which this device lacks");
-        else if (!bn_vk_head_q8_fits(&c->ops, (uint32_t)m->output->ne[0]))
-            st = bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: --head q8: head rows of %llu are not a multiple of 16 "
-                         "or too long for the int8 head shader", (unsigned long long)m->output->ne[0]);
-        else
-            st = bn_vk_weights_upload_head_q8(&c->weights, m->output, c->alloc, c->transfer, &pl, err, errlen);
-        if (st != BN_OK) bn_vk_weights_free(&c->weights, c->alloc);
-    }
-    return st;
+    const bool q8 = c->head_q8 && m->output;
+    /* The int8 head's shader sums in int64 and holds bounded slices. */
+    if (q8 && !c->dev->info->features.int64)
+        return bn_errf(err, errlen, BN_ERR_DEVICE,
+                       "vulkan: --head q8 needs 64-bit integers in shaders (shaderInt64), which this device lacks");
+    if (q8 && !bn_vk_head_q8_fits(&c->ops, (uint32_t)m->output->ne[0]))
+        return bn_errf(err, errlen, BN_ERR_DEVICE, "vulkan: --head q8: head rows of %llu are too long for the int8 "
+                       "head shader", (unsigned long long)m->output->ne[0]);
+    return bn_vk_weights_upload(&c->weights, m, q8, c->alloc, c->transfer, &pl, err, errlen);
 }
 
 static bn_buf *vk_buf_alloc(void *ctx, size_t bytes, char *err, size_t errlen)

@@ -148,6 +148,16 @@ void bn_vk_ops_free(struct bn_vk_ops *o)
     memset(o, 0, sizeof *o);
 }
 
+/* The workgroup size pipeline id runs with: fixed in its shader, or the
+ * ops' size, capped for the head shaders (their shared memory is
+ * R * T * WG words). */
+static uint32_t pipe_wg(const struct bn_vk_ops *o, enum bn_vk_pipe id)
+{
+    if (pipe_info[id].fixed_wg) return pipe_info[id].fixed_wg;
+    const bool head = id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32 || id == BN_VK_PIPE_HEAD_Q8;
+    return head && o->wg > HEAD_MAX_WG ? HEAD_MAX_WG : o->wg;
+}
+
 /* The pipeline, created on its first use; NULL after a failure (latched). */
 static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id)
 {
@@ -155,9 +165,7 @@ static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id
     struct bn_vk_pipeline *p = &o->pipes[id];
     if (p->pipeline != VK_NULL_HANDLE) return p;
     const struct pipe_info *pi = &pipe_info[id];
-    uint32_t wg = pi->fixed_wg ? pi->fixed_wg : o->wg;
-    if (id == BN_VK_PIPE_HEAD_F16 || id == BN_VK_PIPE_HEAD_F32 || id == BN_VK_PIPE_HEAD_Q8)
-        wg = wg > HEAD_MAX_WG ? HEAD_MAX_WG : wg;
+    const uint32_t wg = pipe_wg(o, id);
     const bool sg = o->use_subgroup && pi->spv_sg;
     struct bn_vk_pipeline_desc d = {.name = sg ? pi->name_sg : pi->name,
                                     .spv = sg ? pi->spv_sg : pi->spv,
@@ -450,11 +458,9 @@ void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const stru
  * below 2^31. */
 #define HEAD_Q8_MAX_RUNS 32
 
-static uint32_t head_q8_wg(const struct bn_vk_ops *o) { return o->wg > HEAD_MAX_WG ? HEAD_MAX_WG : o->wg; }
-
 bool bn_vk_head_q8_fits(const struct bn_vk_ops *o, uint32_t k)
 {
-    return k % 16 == 0 && ceil_div(k / 16, head_q8_wg(o)) <= HEAD_Q8_MAX_RUNS;
+    return ceil_div(k / 16, pipe_wg(o, BN_VK_PIPE_HEAD_Q8)) <= HEAD_Q8_MAX_RUNS;
 }
 
 void bn_vk_op_head_q8(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x,

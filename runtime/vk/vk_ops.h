@@ -126,7 +126,8 @@ void bn_vk_op_head(struct bn_vk_ops *o, const struct bn_vk_weight *w, const stru
                    const struct bn_vk_region *logits);
 /* The int8 head (--head q8, a BN_VK_W_Q8 weight): the rows of x quantized
  * to int16, then the exact integer products scaled as the CPU's
- * bn_head_q8 does. bn_vk_head_q8_fits says whether a row length can run. */
+ * bn_head_q8 does. bn_vk_head_q8_fits says whether rows of length k (a
+ * multiple of 16) can run: a thread's int32 partial must not overflow. */
 void bn_vk_op_head_q8(struct bn_vk_ops *o, const struct bn_vk_weight *w, const struct bn_vk_region *x,
                       uint32_t n_rows, const struct bn_vk_region *logits);
 bool bn_vk_head_q8_fits(const struct bn_vk_ops *o, uint32_t k);

@@ -210,8 +210,13 @@ done:
     return st;
 }
 
-enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_model *m, bn_vk_allocator *a,
-                                    bn_vk_transfer *t, const struct bn_vk_part_limits *lim, char *err, size_t errlen)
+static enum bn_status upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
+                                     bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
+                                     size_t errlen);
+
+enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_model *m, bool head_q8,
+                                    bn_vk_allocator *a, bn_vk_transfer *t, const struct bn_vk_part_limits *lim,
+                                    char *err, size_t errlen)
 {
     memset(ws, 0, sizeof *ws);
     ws->n = m->n_tensors;
@@ -228,7 +233,8 @@ enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_mo
     }
     if (st == BN_OK) st = upload_tensor(ws, m->tok_embd, a, t, lim, err, errlen);
     if (st == BN_OK) st = upload_tensor(ws, m->output_norm, a, t, lim, err, errlen);
-    if (st == BN_OK) st = upload_tensor(ws, m->output, a, t, lim, err, errlen);
+    if (st == BN_OK && head_q8 && m->output) st = upload_head_q8(ws, m->output, a, t, lim, err, errlen);
+    else if (st == BN_OK) st = upload_tensor(ws, m->output, a, t, lim, err, errlen);
     if (st == BN_OK) st = bn_vk_transfer_flush(t, err, errlen);
     if (st != BN_OK) bn_vk_weights_free(ws, a);
     return st;
@@ -275,12 +281,13 @@ static enum bn_status fill_q8_part(const struct bn_tensor *t, const struct bn_vk
     return bn_vk_transfer_write(tr, &p->scales, 0, d, (uint64_t)p->n_rows * 4, err, errlen);
 }
 
-enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
-                                            bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
-                                            size_t errlen)
+/* --head q8: the head t quantized row by row on the host exactly as the
+ * CPU backend does (bn_row_to_f32_scalar, then bn_head_q8_quantize_row),
+ * uploaded as int8 rows and row scales into ws->head_q8. */
+static enum bn_status upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
+                                     bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
+                                     size_t errlen)
 {
-    free_weight(&ws->head_q8, a);
-    ws->head_q8_of = NULL;
     struct bn_vk_weight w;
     enum bn_status st = describe(t, &w, err, errlen);
     if (st != BN_OK) return st;
@@ -311,8 +318,7 @@ enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const stru
     }
     free(row);
     free(d);
-    if (st == BN_OK) st = bn_vk_transfer_flush(tr, err, errlen);
-    ws->head_q8 = w; /* freed by the next call or bn_vk_weights_free, also on failure */
+    ws->head_q8 = w; /* freed by bn_vk_weights_free, also on failure */
     if (st == BN_OK) ws->head_q8_of = t;
     return st;
 }
@@ -323,11 +329,13 @@ const struct bn_vk_weight *bn_vk_weights_get(const struct bn_vk_weights *ws, con
     return &ws->w[t->index];
 }
 
-uint64_t bn_vk_weights_estimate(const struct bn_model *m)
+uint64_t bn_vk_weights_estimate(const struct bn_model *m, bool head_q8)
 {
-    uint64_t total = 0;
+    const struct bn_tensor *h = m->output;
+    uint64_t total = head_q8 && h ? (uint64_t)h->ne[1] * ((uint64_t)h->ne[0] + 4) : 0;
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const struct bn_tensor *t = &m->tensors[i];
+        if (head_q8 && t == h && h != m->tok_embd) continue; /* only its int8 copy goes up */
         struct bn_vk_weight w;
         if (describe(t, &w, NULL, 0) != BN_OK) continue; /* not something we upload */
         uint64_t row_data, row_scales;

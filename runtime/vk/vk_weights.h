@@ -70,27 +70,24 @@ struct bn_vk_part_limits {
     uint32_t max_rows;
 };
 
-/* Repacks and uploads every tensor the forward pass reads. BN_ERR_MODEL for
- * a tensor the device layouts cannot hold (e.g. one row bigger than a
- * binding), BN_ERR_DEVICE / BN_ERR_NOMEM for memory. On failure what was
- * uploaded is freed. */
-enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_model *m, bn_vk_allocator *a,
-                                    bn_vk_transfer *t, const struct bn_vk_part_limits *lim, char *err, size_t errlen);
+/* Repacks and uploads every tensor the forward pass reads; with head_q8
+ * the head as its int8 copy (ws->head_q8) instead of its table, which is
+ * uploaded only when it is also the embedding. BN_ERR_MODEL for a tensor
+ * the device layouts cannot hold (e.g. one row bigger than a binding),
+ * BN_ERR_DEVICE / BN_ERR_NOMEM for memory. On failure what was uploaded is
+ * freed. */
+enum bn_status bn_vk_weights_upload(struct bn_vk_weights *ws, const struct bn_model *m, bool head_q8,
+                                    bn_vk_allocator *a, bn_vk_transfer *t, const struct bn_vk_part_limits *lim,
+                                    char *err, size_t errlen);
 void bn_vk_weights_free(struct bn_vk_weights *ws, bn_vk_allocator *a);
 
-/* --head q8: quantizes the head t row by row on the host exactly as the CPU
- * backend does (bn_row_to_f32_scalar, then bn_head_q8_quantize_row) and
- * uploads the int8 rows and row scales as ws->head_q8. BN_ERR_MODEL when
- * the row length is not a multiple of 16. */
-enum bn_status bn_vk_weights_upload_head_q8(struct bn_vk_weights *ws, const struct bn_tensor *t, bn_vk_allocator *a,
-                                            bn_vk_transfer *tr, const struct bn_vk_part_limits *lim, char *err,
-                                            size_t errlen);
 
 /* The device copy of a model tensor, or NULL when it was not uploaded. */
 const struct bn_vk_weight *bn_vk_weights_get(const struct bn_vk_weights *ws, const struct bn_tensor *t);
 
-/* Device bytes the model's tensors will take (before block rounding). */
-uint64_t bn_vk_weights_estimate(const struct bn_model *m);
+/* Device bytes the model's tensors will take (before block rounding), as
+ * bn_vk_weights_upload with head_q8 uploads them. */
+uint64_t bn_vk_weights_estimate(const struct bn_model *m, bool head_q8);
 
 /* The GPU code word layout, for tests: packs 16 codes (0..3) of weights
  * 16w .. 16w + 15 into word w. */
