@@ -78,9 +78,10 @@ static void vk_destroy(void *ctx)
             if (c->ops.tune.rows) snprintf(rows, sizeof rows, "%u", c->ops.tune.rows);
             fprintf(stderr,
                     "bitnet-vk: vulkan tuning: %s (wg %u, matvec rows %s, int-dot %s, fused decode %s, subgroup "
-                    "reductions %s)\n",
+                    "reductions %s, subgroup size %u%s)\n",
                     c->ops.tune.entry, c->ops.wg, rows, c->ops.use_dot ? "on" : "off", c->ops.tune.fuse ? "on" : "off",
-                    c->ops.use_subgroup ? "on" : "off");
+                    c->ops.use_subgroup ? "on" : "off", c->dev->info->features.subgroup_size,
+                    c->ops.subgroup_size ? " pinned" : "");
         }
         const struct bn_vk_profile_entry *pe;
         const uint32_t n = bn_vk_stream_get_profile(c->stream, &pe);

@@ -377,6 +377,7 @@ static void probe_device(struct bn_vk_instance *vi, uint32_t index, VkPhysicalDe
     ft->subgroup_size = sg.subgroupSize;
     ft->min_subgroup_size = has_ssc && sscp.minSubgroupSize ? sscp.minSubgroupSize : sg.subgroupSize;
     ft->max_subgroup_size = has_ssc && sscp.maxSubgroupSize ? sscp.maxSubgroupSize : sg.subgroupSize;
+    ft->max_workgroup_subgroups = has_ssc ? sscp.maxComputeWorkgroupSubgroups : 0;
 
     /* maxBufferSize exists from 1.3 on; before, one buffer can be no larger
      * than one allocation in practice. */

@@ -63,6 +63,7 @@ struct bn_vk_features {
     bool subgroup_size_control; /* subgroupSizeControl + computeFullSubgroups          */
     uint32_t subgroup_size;     /* default subgroup size                               */
     uint32_t min_subgroup_size, max_subgroup_size;
+    uint32_t max_workgroup_subgroups; /* maxComputeWorkgroupSubgroups (0: unknown) */
     bool int_dot_accelerated;   /* int_dot and the 4x8-bit packed signed form is fast  */
 };
 

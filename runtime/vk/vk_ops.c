@@ -121,7 +121,18 @@ enum bn_status bn_vk_ops_init(struct bn_vk_ops *o, const struct bn_vk_device *de
     o->attn_tile = tile > 4096 ? 4096 : tile;
     const char *no_dot = getenv("BN_VK_DISABLE_INTDOT");
     o->use_dot = info->features.int_dot && o->tune.int_dot && !(no_dot && no_dot[0] && strcmp(no_dot, "0") != 0);
-    o->use_subgroup = info->features.subgroup_arith && o->tune.subgroup;
+    /* A subgroup reduction groups a sum by subgroup, so every pipeline that
+     * reduces the same row (quantize and the fused projections' prologue)
+     * must run at one subgroup size, or fused and unfused could round
+     * differently: the size is pinned where the device allows it (subgroup
+     * size control, the workgroup within its subgroup count), needs no pin
+     * where it cannot vary, and otherwise the tree reductions stay. */
+    const struct bn_vk_features *f = &info->features;
+    const bool can_pin = f->subgroup_size_control && f->subgroup_size >= f->min_subgroup_size &&
+                         f->subgroup_size <= f->max_subgroup_size &&
+                         wg <= (uint64_t)f->max_workgroup_subgroups * f->subgroup_size;
+    o->subgroup_size = can_pin ? f->subgroup_size : 0;
+    o->use_subgroup = f->subgroup_arith && o->tune.subgroup && (can_pin || f->min_subgroup_size == f->max_subgroup_size);
     VkPhysicalDeviceProperties props;
     dev->ifn->vkGetPhysicalDeviceProperties(dev->physical, &props);
     o->max_bindings = props.limits.maxPerStageDescriptorStorageBuffers;
@@ -175,7 +186,8 @@ static const struct bn_vk_pipeline *pipe(struct bn_vk_ops *o, enum bn_vk_pipe id
                                     .push_size = pi->push_size,
                                     .wg_size = wg,
                                     .spec = {wg, o->attn_tile},
-                                    .n_spec = 2};
+                                    .n_spec = 2,
+                                    .subgroup_size = sg ? o->subgroup_size : 0};
     char err[256];
     enum bn_status st = bn_vk_pipeline_create(o->dev, VK_NULL_HANDLE, &d, p, err, sizeof err);
     if (st != BN_OK) {

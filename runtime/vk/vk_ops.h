@@ -84,6 +84,7 @@ struct bn_vk_ops {
     uint32_t attn_tile;      /* floats per K/V tile of attn_prefill              */
     bool use_dot;            /* packed int8 dot product for the ternary shaders  */
     bool use_subgroup;       /* subgroup-arithmetic variants of the reductions   */
+    uint32_t subgroup_size;  /* the size those run at (pinned); 0: not pinned    */
     uint32_t max_bindings;   /* storage buffers a shader may bind (both per-stage
                                 and per-set limits); the fused qkv needs 12      */
     uint32_t group_seq;      /* hazard groups of multi-dispatch ops              */

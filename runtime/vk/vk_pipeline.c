@@ -56,6 +56,10 @@ enum bn_status bn_vk_pipeline_create(const struct bn_vk_device *dev, VkPipelineC
     cpci.stage.module = module;
     cpci.stage.pName = "main";
     cpci.stage.pSpecializationInfo = d->n_spec ? &si : NULL;
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+        .requiredSubgroupSize = d->subgroup_size};
+    if (d->subgroup_size) cpci.stage.pNext = &rss;
     cpci.layout = out->layout;
     BN_VK_TRY(dev->fn.vkCreateComputePipelines(dev->device, cache, 1, &cpci, NULL, &out->pipeline), st, err, errlen,
               fail);

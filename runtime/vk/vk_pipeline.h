@@ -40,6 +40,8 @@ struct bn_vk_pipeline_desc {
     uint32_t wg_size;        /* invocations per workgroup (x)                 */
     uint32_t spec[BN_VK_MAX_SPEC];
     uint32_t n_spec;
+    uint32_t subgroup_size;  /* required subgroup size (subgroup size control);
+                                0: the driver's choice                         */
 };
 
 struct bn_vk_pipeline {
