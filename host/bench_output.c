@@ -1,6 +1,7 @@
 /*
  * bench_output.c - the results of `bitnet-vk bench` as a markdown table
- * (one row printed as each test finishes), JSON (one array of flat
+ * (a device's rows printed once its tests are done, with its peak memory),
+ * JSON (one array of flat
  * objects, for scripts and tests) or CSV (a header line, then one line per
  * result), and the per-op profile table.
  */

@@ -75,12 +75,8 @@ int bench_make_reference(const struct bn_model *m, const int32_t *tokens, struct
     char err[512];
     struct bn_backend be;
     struct bn_backend_cpu_opts co = {0};
-    enum bn_status st = bn_backend_cpu_create(&be, &co, err, sizeof err);
+    enum bn_status st = bn_backend_select("cpu", m, &co, &be, NULL, 0, err, sizeof err);
     if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
-    if ((st = be.iface.upload_weights(be.ctx, m, err, sizeof err)) != BN_OK) {
-        be.iface.destroy(be.ctx);
-        return cli_fail(bn_status_exit_code(st), "%s", err);
-    }
     struct bn_engine_params ep = bn_engine_default_params();
     ep.n_ctx = BENCH_VALIDATE_BATCH + 1;
     ep.n_batch = BENCH_VALIDATE_BATCH;

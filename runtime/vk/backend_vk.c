@@ -261,15 +261,22 @@ static void vk_quantize(void *ctx, const bn_buf *x, uint32_t n_rows, uint32_t wi
     if (!w || dw) bn_vk_op_quantize(&c->ops, &x->r, n_rows, width, dw, eps, &q->r, &q_scale->r);
 }
 
+/* The device copy of a ternary weight; NULL (failure latched) otherwise. */
+static const struct bn_vk_weight *ternary(struct vk_ctx *c, const struct bn_linear *lin)
+{
+    const struct bn_vk_weight *w = weight(c, lin->w);
+    if (w && w->kind != BN_VK_W_TERNARY) {
+        bn_vk_stream_fail(c->stream, BN_ERR_MODEL, "vulkan: matmul_ternary on a weight that is not ternary");
+        return NULL;
+    }
+    return w;
+}
+
 static void vk_matmul_ternary(void *ctx, const struct bn_linear *lin, const bn_buf *q, const bn_buf *q_scale,
                               uint32_t n_rows, bn_buf *out, bool accumulate)
 {
     struct vk_ctx *c = ctx;
-    const struct bn_vk_weight *w = weight(c, lin->w);
-    if (w && w->kind != BN_VK_W_TERNARY) {
-        bn_vk_stream_fail(c->stream, BN_ERR_MODEL, "vulkan: matmul_ternary on a weight that is not ternary");
-        return;
-    }
+    const struct bn_vk_weight *w = ternary(c, lin);
     if (w) bn_vk_op_matmul(&c->ops, w, lin->scale, &q->r, &q_scale->r, n_rows, &out->r, accumulate);
 }
 
@@ -343,17 +350,6 @@ static bool proj_in(struct vk_ctx *c, const struct bn_proj_in *in, struct bn_vk_
     if (in->norm && !norm) return false;
     *out = (struct bn_vk_proj_in){.x = &in->x->r, .width = in->width, .norm = norm, .eps = in->eps};
     return true;
-}
-
-/* The device copy of a ternary weight; NULL (failure latched) otherwise. */
-static const struct bn_vk_weight *ternary(struct vk_ctx *c, const struct bn_linear *lin)
-{
-    const struct bn_vk_weight *w = weight(c, lin->w);
-    if (w && w->kind != BN_VK_W_TERNARY) {
-        bn_vk_stream_fail(c->stream, BN_ERR_MODEL, "vulkan: matmul_ternary on a weight that is not ternary");
-        return NULL;
-    }
-    return w;
 }
 
 static void vk_attn_qkv(void *ctx, const struct bn_proj_in *in, const struct bn_linear *wq, const struct bn_linear *wk,
