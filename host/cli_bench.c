@@ -483,6 +483,8 @@ static double probe_bandwidth(struct device_run *d, const char *device)
             fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", device, err);
             gbps = 0.0;
         }
+#else
+        (void)device; /* only Vulkan devices are not the CPU */
 #endif
     }
     bench_rss_reset();
