@@ -97,8 +97,12 @@ void bench_print_json(FILE *f, const struct bench_result *r, int n);
 void bench_print_csv(FILE *f, const struct bench_result *r, int n);
 
 /* A bar chart of tokens/s per test and device with error bars and the
- * roofline (bandwidth / bytes per token) marked on every tg bar, as SVG.
- * Returns 0, or an exit code after printing the error. */
-int bench_write_svg(const char *path, const struct bench_result *r, int n, const char *title);
+ * roofline (bandwidth / bytes per token) marked on every tg bar, as SVG,
+ * written to out and committed (host/cli_output.h). The caller opens out
+ * before the run, so a path that cannot be written fails before minutes of
+ * work. Returns 0, or an exit code after printing the error (nothing is
+ * left at the path then). */
+struct cli_output;
+int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n, const char *title);
 
 #endif

@@ -9,10 +9,12 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 #include "cli.h"
+#include "cli_output.h"
 
 #define W 960.0
 #define PLOT_H 300.0 /* height of the bars' area */
@@ -61,12 +63,17 @@ static double roofline_tps(const struct bench_result *r)
                                                                          : 0.0;
 }
 
-int bench_write_svg(const char *path, const struct bench_result *r, int n, const char *title)
+int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n, const char *title)
 {
     char series[MAX_SERIES][200], groups[MAX_GROUPS][24];
     int n_series = 0, n_groups = 0;
-    int s_of[512], g_of[512];
-    if (n > 512) n = 512;
+    int *s_of = malloc((size_t)(n > 0 ? n : 1) * sizeof *s_of), *g_of = malloc((size_t)(n > 0 ? n : 1) * sizeof *g_of);
+    if (!s_of || !g_of) {
+        free(s_of);
+        free(g_of);
+        return cli_fail(3, "--plot: out of memory");
+    }
+    int n_left = 0; /* results past the series or test limits: said, not drawn */
     double lo = INFINITY, hi = 0;
     for (int i = 0; i < n; i++) {
         char label[200];
@@ -79,18 +86,26 @@ int bench_write_svg(const char *path, const struct bench_result *r, int n, const
         if (g == n_groups && n_groups < MAX_GROUPS) snprintf(groups[n_groups++], sizeof groups[0], "%s", r[i].test);
         s_of[i] = s < n_series ? s : -1;
         g_of[i] = g < n_groups ? g : -1;
+        if (s_of[i] < 0 || g_of[i] < 0) {
+            n_left++;
+            g_of[i] = -1;
+            continue;
+        }
         if (r[i].mean > 0 && r[i].mean < lo) lo = r[i].mean;
         const double top = fmax(r[i].mean + r[i].stddev, roofline_tps(&r[i]));
         if (top > hi) hi = top;
     }
-    if (!(hi > 0)) return cli_fail(3, "--plot: no results to draw");
+    int rc = 0;
+    if (!(hi > 0)) {
+        rc = cli_fail(3, "--plot: no results to draw");
+        goto done;
+    }
     const double y0 = pow(10.0, floor(log10(lo * 0.5))), y1 = pow(10.0, ceil(log10(hi * 1.2)));
     /* below the bars: the test names, then one legend line per series and the roofline */
     const double ph = PLOT_H, pw = W - LEFT - RIGHT, H = TOP + ph + 40 + 16.0 * (n_series + 1) + 8;
 #define YPOS(v) (TOP + ph * (1.0 - (log10(fmax(v, y0)) - log10(y0)) / (log10(y1) - log10(y0))))
 
-    FILE *f = fopen(path, "w");
-    if (!f) return cli_fail(1, "--plot: cannot write %s", path);
+    FILE *f = out->f;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
@@ -119,11 +134,11 @@ int bench_write_svg(const char *path, const struct bench_result *r, int n, const
         for (int i = 0; i < n; i++) {
             if (g_of[i] != g) continue;
             const struct bench_result *b = &r[i];
-            const char *color = s_of[i] >= 0 ? palette[s_of[i] % 10] : "#888888";
+            const char *color = palette[s_of[i] % 10];
             const double yt = YPOS(b->mean), yb = TOP + ph;
             fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                        "<title>", x + 2, yt, bw - 4, yb - yt, color);
-            xml_text(f, series[s_of[i] >= 0 ? s_of[i] : 0]);
+            xml_text(f, series[s_of[i]]);
             fprintf(f, " %s: %.2f ± %.2f t/s</title></rect>\n", b->test, b->mean, b->stddev);
             const double xc = x + bw / 2;
             if (b->stddev > 0)
@@ -158,6 +173,13 @@ int bench_write_svg(const char *path, const struct bench_result *r, int n, const
             LEFT, ly - 4, LEFT + 12, ly - 4, LEFT + 18, ly);
     fprintf(f, "</svg>\n");
 #undef YPOS
-    if (fclose(f) != 0) return cli_fail(1, "--plot: cannot write %s", path);
-    return 0;
+    rc = cli_output_commit(out);
+    if (rc == 0 && n_left)
+        fprintf(stderr, "bitnet-vk: warning: --plot: %d of %d results not drawn (at most %d device and thread "
+                        "series, %d tests)\n", n_left, n, MAX_SERIES, MAX_GROUPS);
+done:
+    cli_output_abort(out);
+    free(s_of);
+    free(g_of);
+    return rc;
 }

@@ -12,7 +12,7 @@
  * relative deviation passes 10% (a busy machine or too few tokens).
  *
  * Devices (--device cpu,vulkan:0,lavapipe,...) run one after the other
- * through bn_backend_select; thread counts (-t 1,2) apply to the CPU. For
+ * through cli_open_engine; thread counts (-t 1,2) apply to the CPU. For
  * each device the run also measures:
  *   - its memory bandwidth: a multi-threaded read of host memory on the CPU
  *     (host/bench_probe.c), a device-to-device copy shader timed with
@@ -46,6 +46,8 @@
 #include "backend_cpu.h"
 #include "bench.h"
 #include "cli.h"
+#include "cli_engine.h"
+#include "cli_output.h"
 #include "engine.h"
 #include "model.h"
 
@@ -80,7 +82,7 @@ static void print_help(void)
     printf("usage: bitnet-vk bench -m MODEL [options]\n"
            "  -p N[,N...]        prompt-processing tests: N tokens in one batch (default 128; 0 = none)\n"
            "  -n N[,N...]        generation tests: N single-token steps (default 32; 0 = none)\n"
-           "  -r N               repetitions after one warm-up run (default 3)\n"
+           "  -r N               repetitions after one warm-up run (default 5)\n"
            "  -t N[,N...]        CPU threads (default: the physical cores)\n"
            "      --device D[,D] devices to measure, one after the other: cpu, vulkan, vulkan:N, lavapipe,\n"
            "                     auto (default cpu); a Vulkan device must match the CPU's first steps first\n"
@@ -128,7 +130,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     o->n_tg = 1;
     o->threads[0] = 0;
     o->n_threads = 1;
-    o->reps = 3;
+    o->reps = 5;
     o->bw_mib = 512;
     o->max_nmse = (float)BENCH_VALIDATE_NMSE_MAX;
     strcpy(o->devices, "cpu");
@@ -569,8 +571,14 @@ int cli_bench(int argc, char **argv)
     char err[512], note[256];
     enum bn_status st;
     struct bn_model *m = NULL;
+    /* Opened first, so a path that cannot be written fails before any work. */
+    struct cli_output plot = {0};
+    if (o.plot && (rc = cli_output_open(&plot, o.plot, "--plot")) != 0) return rc;
     const double t_open = cli_now();
-    if ((st = bn_model_open(o.model, &m, err, sizeof err)) != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
+    if ((st = bn_model_open(o.model, &m, err, sizeof err)) != BN_OK) {
+        cli_output_abort(&plot);
+        return cli_fail(bn_status_exit_code(st), "%s", err);
+    }
     const double open_s = cli_now() - t_open;
 
     long max_pp = 1, max_tg = 1;
@@ -626,20 +634,16 @@ int cli_bench(int argc, char **argv)
             struct bn_backend_cpu_opts cpu_opts = {.n_threads = (int)o.threads[ti], .head_q8 = o.head_q8, .profile = &d.prof};
             bench_rss_reset();
             const double t_load = cli_now();
-            if ((st = bn_backend_select(devs[di], m, &cpu_opts, &d.be, note, sizeof note, err, sizeof err)) != BN_OK) {
+            struct bn_engine_params ep = bn_engine_default_params();
+            ep.n_ctx = n_tokens + 1;
+            ep.n_batch = (uint32_t)max_pp;
+            if ((st = cli_open_engine(devs[di], m, &cpu_opts, &ep, &d.be, &d.e, note, sizeof note, err, sizeof err)) !=
+                BN_OK) {
                 rc = cli_fail(bn_status_exit_code(st), "%s", err);
                 break;
             }
             if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
             d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
-            struct bn_engine_params ep = bn_engine_default_params();
-            ep.n_ctx = n_tokens + 1;
-            ep.n_batch = (uint32_t)max_pp;
-            if ((st = bn_engine_create(m, &d.be, &ep, &d.e, err, sizeof err)) != BN_OK) {
-                rc = cli_fail(bn_status_exit_code(st), "%s", err);
-                d.be.iface.destroy(d.be.ctx);
-                break;
-            }
             const double load_s = open_s + (cli_now() - t_load);
             const int first = n_res;
             rc = run_device(&d, &ref, load_s, devs[di], res, &n_res);
@@ -669,9 +673,10 @@ int cli_bench(int argc, char **argv)
         const char *base = strrchr(o.model, '/');
         char title[256];
         snprintf(title, sizeof title, "bitnet-vk bench: %s", base ? base + 1 : o.model);
-        rc = bench_write_svg(o.plot, res, n_res, title);
+        rc = bench_write_svg(&plot, res, n_res, title);
     }
 done:
+    cli_output_abort(&plot);
     free(ref.batch);
     free(ref.step);
     free(res);

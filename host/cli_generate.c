@@ -13,7 +13,9 @@
 #include "chat.h"
 #include "cli.h"
 #include "cli_chat.h"
+#include "cli_engine.h"
 #include "cli_interrupt.h"
+#include "cli_output.h"
 #include "engine.h"
 #include "model.h"
 #include "sampler.h"
@@ -254,24 +256,11 @@ static int run_open(const struct run_opts *o, struct run *r, bool want_tokenizer
     if (want_tokenizer && (st = bn_tokenizer_create(r->model->gguf, &r->tok, err, sizeof err)) != BN_OK)
         return cli_fail(bn_status_exit_code(st), "%s", err);
     struct bn_backend_cpu_opts cpu = {.n_threads = (int)o->n_threads, .head_q8 = o->head_q8};
-    if ((st = bn_backend_select(o->device, r->model, &cpu, &r->be, r->note, sizeof r->note, err, sizeof err)) != BN_OK)
-        return cli_fail(bn_status_exit_code(st), "%s", err);
     struct bn_engine_params ep = bn_engine_default_params();
     ep.n_ctx = (uint32_t)o->n_ctx;
     ep.n_batch = (uint32_t)o->n_batch;
     ep.kv_type = o->kv_type;
-    st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err);
-    /* The weights fit the device but the cache and activations do not:
-     * under auto that is one more reason to run on the CPU. The Vulkan
-     * backend goes first, so its memory is free again. */
-    const bool auto_pref = o->device == NULL || strcmp(o->device, "auto") == 0;
-    if (st != BN_OK && auto_pref && strcmp(r->be.iface.name, "cpu") != 0) {
-        r->be.iface.destroy(r->be.ctx);
-        memset(&r->be, 0, sizeof r->be);
-        bn_errf(r->note, sizeof r->note, BN_OK, "--device auto: %s; running on the CPU", err);
-        if ((st = bn_backend_select("cpu", r->model, &cpu, &r->be, NULL, 0, err, sizeof err)) == BN_OK)
-            st = bn_engine_create(r->model, &r->be, &ep, &r->engine, err, sizeof err);
-    }
+    st = cli_open_engine(o->device, r->model, &cpu, &ep, &r->be, &r->engine, r->note, sizeof r->note, err, sizeof err);
     if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
     r->t_load = cli_now() - t0;
     return 0;
@@ -478,21 +467,14 @@ int cli_logits(int argc, char **argv)
     int32_t *ids = NULL;
     uint32_t n = 0;
     float *logits = NULL;
-    FILE *f = NULL;
-    char tmp[4096] = "";
+    struct cli_output out = {0};
     char err[512];
     enum bn_status st;
     if (!cli_parse_tokens(o.tokens, &ids, &n)) return 1;
-    /* Written to a temporary name and renamed, so a failure leaves no partial
-     * file; opened first, so an unwritable path fails before any work. */
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", o.out) >= sizeof tmp) {
+    /* Opened first, so an unwritable path fails before any work. */
+    if ((rc = cli_output_open(&out, o.out, "-o")) != 0) {
         free(ids);
-        return cli_fail(1, "-o: path too long");
-    }
-    f = fopen(tmp, "wb");
-    if (!f) {
-        free(ids);
-        return cli_fail(3, "%s: cannot write: %s", o.out, strerror(errno));
+        return rc;
     }
     if ((rc = run_open(&o, &r, false)) != 0) goto done;
     if (n > bn_engine_n_ctx(r.engine)) {
@@ -512,18 +494,10 @@ int cli_logits(int argc, char **argv)
         goto done;
     }
     /* The file format is little-endian float32; so is every host we build for. */
-    size_t wrote = fwrite(logits, sizeof *logits, rows * n_vocab, f);
-    int bad = fclose(f);
-    f = NULL;
-    if (wrote != rows * n_vocab || bad != 0 || rename(tmp, o.out) != 0) {
-        rc = cli_fail(3, "%s: write failed: %s", o.out, strerror(errno));
-        goto done;
-    }
-    tmp[0] = '\0';
-    rc = 0;
+    fwrite(logits, sizeof *logits, rows * n_vocab, out.f);
+    rc = cli_output_commit(&out);
 done:
-    if (f) fclose(f);
-    if (tmp[0]) remove(tmp);
+    cli_output_abort(&out);
     free(logits);
     free(ids);
     run_close(&r);

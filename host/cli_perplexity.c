@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "cli_engine.h"
 #include "engine.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -124,19 +125,15 @@ int cli_perplexity(int argc, char **argv)
         goto done;
     }
     struct bn_backend_cpu_opts cpu = {.n_threads = (int)o.n_threads};
-    if ((st = bn_backend_select(o.device, model, &cpu, &be, note, sizeof note, err, sizeof err)) != BN_OK) {
-        rc = cli_fail(bn_status_exit_code(st), "%s", err);
-        goto done;
-    }
-    if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
     struct bn_engine_params ep = bn_engine_default_params();
     ep.n_ctx = (uint32_t)o.n_ctx;
     ep.n_batch = (uint32_t)o.n_batch;
     ep.kv_type = o.kv_type;
-    if ((st = bn_engine_create(model, &be, &ep, &engine, err, sizeof err)) != BN_OK) {
+    if ((st = cli_open_engine(o.device, model, &cpu, &ep, &be, &engine, note, sizeof note, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
         goto done;
     }
+    if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
     if ((rc = cli_read_file(o.file, &text, &len)) != 0) goto done;
     /* Plain text: "<|...|>" in the file stays text (no special parsing). */
     if ((st = bn_tokenizer_encode(tok, text, len, false, false, &ids, &n_tok, err, sizeof err)) != BN_OK) {

@@ -19,7 +19,7 @@ static void print_usage(FILE *f)
             "  generate -m MODEL (-p TEXT | -f FILE | --tokens \"1 2 3\") [-n N] [options]\n"
             "  logits   -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all]\n"
             "  info     -m MODEL\n"
-            "  bench    -m MODEL [-p 128] [-n 32] [-r 3] [-t N] [--device cpu] [--head f16|q8] [--json]\n"
+            "  bench    -m MODEL [-p 128] [-n 32] [-r 5] [-t N] [--device cpu] [--head f16|q8] [--json]\n"
             "  perplexity -m MODEL -f TEXT [-c N] [--device D]\n"
             "  tokenize -m MODEL (-p TEXT | -f FILE) [--no-bos] [--no-special]\n"
             "  devices  (the Vulkan devices and whether they are usable)\n"

@@ -169,6 +169,14 @@ static void test_plot(void)
     CHECKF(count(s, "class=\"roofline\"") == 2, "the roofline on both tg bars (%d)", count(s, "class=\"roofline\""));
     free(s);
     remove(svg);
+
+    /* A path that cannot be written fails before the run: one line, no table. */
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 -t 1 --bw-mib 0 --plot '%s/no/such/dir/p.svg'", model,
+             BN_BINARY_DIR);
+    rc = run(args, &out, &lines);
+    CHECKF(rc == 3 && lines == 1 && out && out[0] == '\0', "unwritable --plot: exit %d, %d stderr lines, stdout '%s'",
+           rc, lines, out ? out : "");
+    free(out);
 }
 
 static void test_table(void)

@@ -7,7 +7,8 @@
  * exits non-zero and fails here.
  *
  *  - out of device memory, simulated with BN_VK_HEAP_LIMIT: while uploading
- *    the weights, and while creating the engine's buffers (a huge context);
+ *    the weights, and while creating the engine's buffers (a huge context),
+ *    in generate, perplexity and bench;
  *  - device lost, simulated with BN_VK_FAIL_SUBMIT=N: on the first queue
  *    submission (prompt), a later one (mid-generation: the tokens so far
  *    and a newline on stdout, nothing after), on the sampling path, in
@@ -32,6 +33,9 @@
 #define HUGE_CTX "65536"
 #define ENGINE_CAP "16M"
 #define WEIGHTS_CAP "1M"
+/* Holds the weights (about 3 MiB on the device) but not bench's engine
+ * buffers for -p 64. */
+#define BENCH_CAP "4M"
 
 static char dir[1024], model[1100];
 
@@ -66,6 +70,45 @@ static void expect_failure(const struct cli_result *r, const char *prefix, const
     CHECKF(r->exit_code == 3, "%s: exit %d (want 3): %s", name, r->exit_code, r->err);
     CHECKF(r->stderr_lines == 1, "%s: %d stderr lines (want 1): %s", name, r->stderr_lines, r->err);
     CHECKF(line_starts(r->err, 0, prefix) && strstr(r->err, what), "%s: message: %s", name, r->err);
+}
+
+/* The other subcommands that open an engine fall back the same way:
+ * perplexity with a huge context, and bench, whose engine is sized by its
+ * tests (BENCH_CAP holds the weights, not its engine buffers). Each ends on
+ * the CPU after the note, with the CPU's figures. */
+static void check_auto_engine_fallback(void)
+{
+    char args[4096], text[1200];
+    const char *slash = strrchr(model, '/');
+    snprintf(text, sizeof text, "%.*s/reference/heldout.txt", (int)(slash - model), model);
+
+    snprintf(args, sizeof args, "perplexity -m '%s' -f '%s' -c %s --device cpu", model, text, HUGE_CTX);
+    struct cli_result cpu = run_cli("", args);
+    CHECKF(cpu.exit_code == 0 && strstr(cpu.out, "perplexity = "), "perplexity, CPU: exit %d: %s", cpu.exit_code,
+           cpu.err);
+    snprintf(args, sizeof args, "perplexity -m '%s' -f '%s' -c %s --device auto", model, text, HUGE_CTX);
+    struct cli_result r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_HEAP_LIMIT=" ENGINE_CAP, args);
+    CHECKF(r.exit_code == 0, "perplexity, engine buffers, auto: exit %d: %s", r.exit_code, r.err);
+    CHECKF(line_starts(r.err, 0, "bitnet-vk: --device auto: vulkan: out of device memory: ") &&
+               strstr(r.err, "for engine buffers") && strstr(r.err, "running on the CPU\n"),
+           "perplexity, engine buffers, auto: note first: %s", r.err);
+    CHECKF(strcmp(r.out, cpu.out) == 0, "perplexity after the fallback: '%s', CPU: '%s'", r.out, cpu.out);
+    cli_result_free(&r);
+    cli_result_free(&cpu);
+
+    snprintf(args, sizeof args, "bench -m '%s' -p 64 -n 2 -r 1 -t 1 --bw-mib 0 --csv --device auto", model);
+    r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_HEAP_LIMIT=" BENCH_CAP, args);
+    CHECKF(r.exit_code == 0, "bench, engine buffers, auto: exit %d: %s", r.exit_code, r.err);
+    CHECKF(line_starts(r.err, 0, "bitnet-vk: --device auto: vulkan: out of device memory: ") &&
+               strstr(r.err, "for engine buffers") && strstr(r.err, "running on the CPU\n"),
+           "bench, engine buffers, auto: note first: %s", r.err);
+    int rows = 0;
+    for (const char *p = strchr(r.out, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        const char *ref = strstr(p + 1, ",\"reference\","), *end = strchr(p + 1, '\n');
+        rows += strncmp(p + 1, "\"cpu\",", 6) == 0 && ref && (!end || ref < end);
+    }
+    CHECKF(rows == 2, "bench after the fallback: pp64 and tg2 as CPU rows: %s", r.out);
+    cli_result_free(&r);
 }
 
 static void check_heap_limit(const char *ref, const char *ref_huge)
@@ -113,6 +156,8 @@ static void check_heap_limit(const char *ref, const char *ref_huge)
     CHECKF(r.stderr_lines == 2, "note and stats line only: %s", r.err);
     CHECKF(strcmp(r.out, ref_huge) == 0, "auto after the fallback: '%s', CPU: '%s'", r.out, ref_huge);
     cli_result_free(&r);
+
+    check_auto_engine_fallback();
 
     snprintf(args, sizeof args, "generate -m '%s' -p The -n 2 --device lavapipe", model);
     expect_usage_error("BN_VK_HEAP_LIMIT=lots", args);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../runtime/tensor_types.h"
 
@@ -396,8 +397,13 @@ enum bn_status bn_gguf_writer_write_file(const bn_gguf_writer *w, const char *pa
         free(h.p);
         return bn_errf(err, errlen, BN_ERR_NOMEM, "gguf writer: out of memory");
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
+    /* A regular file is written under a temporary name and renamed over
+     * the path once whole; anything else there (/dev/null, a pipe) is
+     * written in place, since a rename would replace it with a plain file. */
+    struct stat sb;
+    const bool in_place = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+    memcpy(tmp, path, plen + 1);
+    if (!in_place) memcpy(tmp + plen, ".tmp", 5);
 
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -433,11 +439,11 @@ enum bn_status bn_gguf_writer_write_file(const bn_gguf_writer *w, const char *pa
     free(h.p);
     if (!ok) {
         st = bn_errf(err, errlen, BN_ERR_IO, "%s: write failed: %s", tmp, strerror(saved));
-        remove(tmp);
+        if (!in_place) remove(tmp);
         free(tmp);
         return st;
     }
-    if (rename(tmp, path) != 0) {
+    if (!in_place && rename(tmp, path) != 0) {
         st = bn_errf(err, errlen, BN_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
         remove(tmp);
         free(tmp);
