@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "formats.h"
 #include "kernels.h"
+#include "threadpool.h"
 
 uint32_t bn_vk_pack_codes16(const uint8_t codes[16])
 {
@@ -258,25 +259,46 @@ void bn_vk_weights_free(struct bn_vk_weights *ws, bn_vk_allocator *a)
     memset(ws, 0, sizeof *ws);
 }
 
+/* Rows [row0, row0 + n) of the head, widened and quantized into dst (n
+ * int8 rows of k) and d (their scales), split over the pool's threads:
+ * every row is quantized by the same function whatever the split. */
+struct q8_rows_job {
+    const struct bn_tensor *t;
+    size_t src_row;
+    uint32_t row0, n, k;
+    uint8_t *dst;
+    float *d;
+    float *scratch; /* k floats per thread */
+};
+
+static void q8_rows(void *arg, int ith, int nth)
+{
+    const struct q8_rows_job *j = arg;
+    size_t begin, end;
+    bn_split_range(j->n, ith, nth, &begin, &end);
+    float *row = j->scratch + (size_t)ith * j->k;
+    for (size_t i = begin; i < end; i++) {
+        const uint8_t *src = (const uint8_t *)j->t->data + (size_t)(j->row0 + i) * j->src_row;
+        (void)bn_row_to_f32_scalar(j->t->type, src, j->k, row); /* the type was checked before */
+        j->d[i] = bn_head_q8_quantize_row(row, j->k, (int8_t *)(j->dst + i * j->k));
+    }
+}
+
 /* Rows [p->row0, + n_rows) of the head, quantized, into part p: the int8
  * rows in staging-sized pieces, the row scales collected in d and copied
- * after. row: k floats of scratch. */
+ * after. */
 static enum bn_status fill_q8_part(const struct bn_tensor *t, const struct bn_vk_part *p, uint32_t k,
-                                   bn_vk_transfer *tr, float *row, float *d, char *err, size_t errlen)
+                                   bn_vk_transfer *tr, bn_threadpool *pool, float *scratch, float *d, char *err,
+                                   size_t errlen)
 {
-    const size_t src_row = file_row_bytes(t);
     const uint64_t chunk = bn_vk_transfer_chunk(tr);
     const uint32_t rows_per_piece = (uint32_t)(chunk / k > 0 ? chunk / k : 1);
     for (uint32_t r = 0; r < p->n_rows; r += rows_per_piece) {
         const uint32_t n = p->n_rows - r < rows_per_piece ? p->n_rows - r : rows_per_piece;
         uint8_t *dst = bn_vk_transfer_map(tr, &p->data, (VkDeviceSize)r * k, (VkDeviceSize)n * k, err, errlen);
         if (!dst) return BN_ERR_DEVICE;
-        for (uint32_t i = 0; i < n; i++) {
-            const uint8_t *src = (const uint8_t *)t->data + (size_t)(p->row0 + r + i) * src_row;
-            if (bn_row_to_f32_scalar(t->type, src, k, row) != 0)
-                return bn_errf(err, errlen, BN_ERR_MODEL, "%s: cannot widen type %s", t->name, bn_type_name(t->type));
-            d[r + i] = bn_head_q8_quantize_row(row, k, (int8_t *)(dst + (size_t)i * k));
-        }
+        struct q8_rows_job job = {t, file_row_bytes(t), p->row0 + r, n, k, dst, d + r, scratch};
+        bn_threadpool_run(pool, q8_rows, &job);
     }
     return bn_vk_transfer_write(tr, &p->scales, 0, d, (uint64_t)p->n_rows * 4, err, errlen);
 }
@@ -303,20 +325,31 @@ static enum bn_status upload_head_q8(struct bn_vk_weights *ws, const struct bn_t
                        t->name, w.k);
     uint64_t rows_per_part = lim->max_bytes / w.k;
     if (rows_per_part > lim->max_rows) rows_per_part = lim->max_rows;
+    /* Every row widens the same way: checked once, here. */
+    float *row = malloc((size_t)w.k * sizeof *row);
+    if (!row) return bn_errf(err, errlen, BN_ERR_NOMEM, "%s: out of memory", t->name);
+    const int bad_type = bn_row_to_f32_scalar(t->type, t->data, w.k, row);
+    free(row);
+    if (bad_type) return bn_errf(err, errlen, BN_ERR_MODEL, "%s: cannot widen type %s", t->name, bn_type_name(t->type));
+    /* The head of a 2B4T model is 328 M weights: seconds on one thread. */
+    bn_threadpool *pool = NULL;
+    if (bn_threadpool_create(bn_cpu_physical_cores(), &pool, err, errlen) != 0) return BN_ERR_NOMEM;
     w.n_parts = (uint32_t)((w.n + rows_per_part - 1) / rows_per_part);
     w.parts = calloc(w.n_parts, sizeof *w.parts);
-    float *row = malloc((size_t)w.k * sizeof *row), *d = malloc((size_t)rows_per_part * sizeof *d);
-    if (!w.parts || !row || !d) st = bn_errf(err, errlen, BN_ERR_NOMEM, "%s: out of memory", t->name);
+    float *scratch = malloc((size_t)w.k * (size_t)bn_threadpool_size(pool) * sizeof *scratch);
+    float *d = malloc((size_t)rows_per_part * sizeof *d);
+    if (!w.parts || !scratch || !d) st = bn_errf(err, errlen, BN_ERR_NOMEM, "%s: out of memory", t->name);
     for (uint32_t i = 0; st == BN_OK && i < w.n_parts; i++) {
         struct bn_vk_part *p = &w.parts[i];
         p->row0 = (uint32_t)(i * rows_per_part);
         p->n_rows = (uint32_t)(w.n - p->row0 < rows_per_part ? w.n - p->row0 : rows_per_part);
         st = bn_vk_alloc(a, BN_VK_MEM_WEIGHTS, (uint64_t)p->n_rows * w.k, &p->data, err, errlen);
         if (st == BN_OK) st = bn_vk_alloc(a, BN_VK_MEM_WEIGHTS, (uint64_t)p->n_rows * 4, &p->scales, err, errlen);
-        if (st == BN_OK) st = fill_q8_part(t, p, w.k, tr, row, d, err, errlen);
+        if (st == BN_OK) st = fill_q8_part(t, p, w.k, tr, pool, scratch, d, err, errlen);
         if (st == BN_OK) ws->bytes += (uint64_t)p->n_rows * (w.k + 4);
     }
-    free(row);
+    bn_threadpool_destroy(pool);
+    free(scratch);
     free(d);
     ws->head_q8 = w; /* freed by bn_vk_weights_free, also on failure */
     if (st == BN_OK) ws->head_q8_of = t;
