@@ -31,6 +31,7 @@ struct bench_result {
     int reps;
     double mean, stddev;      /* tokens per second                                             */
     double median;            /* of the repetitions: what repeated runs should agree on        */
+    double *samples;          /* tokens/s of each timed repetition, in the order they ran      */
     double bytes_per_token;   /* weight bytes read per generated token (tg only, else 0)        */
     double gbps;              /* bytes_per_token x mean (tg only)                               */
     double bandwidth_gbps;    /* the device's measured memory bandwidth (0: not measured)       */

@@ -73,7 +73,14 @@ void bench_print_json(FILE *f, const struct bench_result *r, int n)
                 x->n_tokens, x->reps, x->mean, x->stddev, x->median, x->bytes_per_token, x->gbps, x->bandwidth_gbps,
                 x->roofline_pct, x->load_s, x->peak_rss_mib, x->device_mib);
         json_string(f, x->validation);
-        fprintf(f, ", \"nmse\": %.3g, \"threads\": %d}%s\n", x->nmse, x->threads, i + 1 < n ? "," : "");
+        fprintf(f, ", \"nmse\": %.3g, \"threads\": %d", x->nmse, x->threads);
+        /* every repetition, as llama-bench writes them: time and rate */
+        fprintf(f, ", \"samples_ns\": [");
+        for (int k = 0; x->samples && k < x->reps; k++)
+            fprintf(f, "%s%.0f", k ? ", " : "", x->samples[k] > 0 ? (double)x->n_tokens / x->samples[k] * 1e9 : 0.0);
+        fprintf(f, "], \"samples_ts\": [");
+        for (int k = 0; x->samples && k < x->reps; k++) fprintf(f, "%s%.3f", k ? ", " : "", x->samples[k]);
+        fprintf(f, "]}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "]\n");
 }

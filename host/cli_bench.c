@@ -6,10 +6,13 @@
  *        the last one (what a prompt costs before the first sampled token);
  *   tgN: N single-token decode steps from an empty cache, each with logits.
  *
- * Each test runs once untimed (warm-up: page faults, caches, clocks), then
- * -r times; results are the mean and sample standard deviation of the
- * per-repetition tokens per second, with a warning on stderr when the
- * relative deviation passes 10% (a busy machine or too few tokens).
+ * The tests of a device run in rounds, each test once per round: one
+ * untimed round (warm-up: page faults, caches, clocks), then at least -r
+ * timed rounds, and more until they have taken --min-time seconds, so each
+ * test's repetitions are spread over the whole run rather than a few
+ * seconds of it. Results are the mean, sample standard deviation and median
+ * of the per-repetition tokens per second, with a warning on stderr when
+ * the relative deviation passes 10% (a busy or shared machine).
  *
  * Devices (--device cpu,vulkan:0,lavapipe,...) run one after the other
  * through cli_open_engine; thread counts (-t 1,2) apply to the CPU. For
@@ -58,8 +61,11 @@
 #define MAX_LIST 16
 #define MAX_RESULTS (MAX_LIST * MAX_LIST * 2 * MAX_LIST) /* devices x threads x tests */
 #define MAX_PROFILE_OPS 64
+#define BENCH_MAX_REPS 1000    /* timed repetitions of a test at most, whatever --min-time asks */
+#define DEFAULT_MIN_TIME 30.0  /* seconds: see bench/README.md, "Repeatability" */
 #define RELATIVE_SD_WARN 0.10  /* stddev / mean above this: a warning             */
 #define PROFILE_COVER_WARN 10  /* per-op sum off the forward time by more: a warning (%) */
+#define DRIFT_MIN_REPS 8       /* fewer repetitions: halves too small to compare      */
 #define BW_DRIFT_WARN 0.10     /* bandwidth before vs after the tests: a warning  */
 
 struct bench_opts {
@@ -68,6 +74,7 @@ struct bench_opts {
     int n_pp, n_tg, n_threads;
     char devices[256];
     long reps;
+    double min_time; /* seconds the timed rounds of a device take at least */
     long bw_mib;
     float max_nmse;
     bool head_q8;
@@ -82,7 +89,9 @@ static void print_help(void)
     printf("usage: bitnet-vk bench -m MODEL [options]\n"
            "  -p N[,N...]        prompt-processing tests: N tokens in one batch (default 128; 0 = none)\n"
            "  -n N[,N...]        generation tests: N single-token steps (default 32; 0 = none)\n"
-           "  -r N               repetitions after one warm-up run (default 5)\n"
+           "  -r N               repetitions after one warm-up run: at least N (default 5)\n"
+           "      --min-time S   repeat past -r until a device's timed runs took S seconds (default 30; 0 = just\n"
+           "                     -r); tests alternate run by run, so each one's spread covers the whole time\n"
            "  -t N[,N...]        CPU threads (default: the physical cores)\n"
            "      --device D[,D] devices to measure, one after the other: cpu, vulkan, vulkan:N, lavapipe,\n"
            "                     auto (default cpu); a Vulkan device must match the CPU's first steps first\n"
@@ -131,6 +140,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     o->threads[0] = 0;
     o->n_threads = 1;
     o->reps = 5;
+    o->min_time = DEFAULT_MIN_TIME;
     o->bw_mib = 512;
     o->max_nmse = (float)BENCH_VALIDATE_NMSE_MAX;
     strcpy(o->devices, "cpu");
@@ -157,7 +167,12 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             if (!parse_list(a, v, 1, 1024, o->threads, &o->n_threads)) return 1;
         } else if (!strcmp(a, "-r")) {
             VALUE();
-            if (!cli_parse_long(a, v, 1, 1000, &o->reps)) return 1;
+            if (!cli_parse_long(a, v, 1, BENCH_MAX_REPS, &o->reps)) return 1;
+        } else if (!strcmp(a, "--min-time")) {
+            VALUE();
+            float t;
+            if (!cli_parse_float(a, v, 0.0f, 86400.0f, &t)) return 1;
+            o->min_time = t;
         } else if (!strcmp(a, "--bw-mib")) {
             VALUE();
             if (!cli_parse_long(a, v, 0, 1 << 16, &o->bw_mib)) return 1;
@@ -233,12 +248,12 @@ static double ternary_bytes(const struct bn_model *m)
 
 /* --- per-op profiles ------------------------------------------------------ */
 
-/* CPU: the backend's op timers since they were last zeroed. */
-static int cpu_profile_ops(const struct bn_cpu_profile *p, bool decode, struct bench_op *ops)
+/* CPU: the backend's op timers over a test's timed repetitions. */
+static int cpu_profile_ops(const struct bn_cpu_op_stats *stats, bool decode, struct bench_op *ops)
 {
     int n = 0;
     for (int i = 0; i < BN_CPU_OP_COUNT; i++) {
-        const struct bn_cpu_op_stats *s = &p->ops[i];
+        const struct bn_cpu_op_stats *s = &stats[i];
         if (!s->calls) continue;
         /* weight bytes over op time means bandwidth only when each weight
          * is read once per token, in decode */
@@ -261,15 +276,11 @@ static void vk_snapshot_take(const struct bn_backend *be, struct vk_snapshot *s)
     if (bn_backend_vk_get_stats(be, &s->stats) != BN_OK) memset(&s->stats, 0, sizeof s->stats);
 }
 
-/* Vulkan: device time per pipeline between two snapshots. In decode the
- * ternary bytes are credited to the one pipeline named matvec* / matmul*
- * and the head bytes to the one named head*, when there is exactly one of
- * each (pipeline names are the shaders', and fused variants may share the
- * work; then no GB/s is claimed). */
-static int vk_profile_ops(const struct vk_snapshot *before, const struct vk_snapshot *after, bool decode,
-                          double tern_bytes, double head_bytes, struct bench_op *ops)
+/* acc += after - before, per pipeline (by name) and for the counters: the
+ * device work of one timed repetition, added to its test's total. */
+static void vk_snapshot_accumulate(struct vk_snapshot *acc, const struct vk_snapshot *before,
+                                   const struct vk_snapshot *after)
 {
-    int n = 0, n_mat = 0, n_head = 0, i_mat = -1, i_head = -1;
     for (uint32_t i = 0; i < after->n; i++) {
         double ms = after->t[i].ms;
         uint64_t calls = after->t[i].dispatches;
@@ -279,10 +290,32 @@ static int vk_profile_ops(const struct vk_snapshot *before, const struct vk_snap
                 calls -= before->t[k].dispatches;
             }
         if (!calls) continue;
-        const char *name = after->t[i].name;
+        uint32_t k = 0;
+        while (k < acc->n && strcmp(acc->t[k].name, after->t[i].name) != 0) k++;
+        if (k == MAX_PROFILE_OPS) continue;
+        if (k == acc->n) acc->t[acc->n++] = (struct bn_backend_vk_op_time){after->t[i].name, 0.0, 0};
+        acc->t[k].ms += ms;
+        acc->t[k].dispatches += calls;
+    }
+    acc->stats.submits += after->stats.submits - before->stats.submits;
+    acc->stats.dispatches += after->stats.dispatches - before->stats.dispatches;
+    acc->stats.barriers += after->stats.barriers - before->stats.barriers;
+}
+
+/* Vulkan: device time per pipeline of a test's timed repetitions. In
+ * decode the ternary bytes are credited to the one pipeline named matvec* /
+ * matmul* and the head bytes to the one named head*, when there is exactly
+ * one of each (pipeline names are the shaders', and fused variants may
+ * share the work; then no GB/s is claimed). */
+static int vk_profile_ops(const struct vk_snapshot *acc, bool decode, double tern_bytes, double head_bytes,
+                          struct bench_op *ops)
+{
+    int n = 0, n_mat = 0, n_head = 0, i_mat = -1, i_head = -1;
+    for (uint32_t i = 0; i < acc->n; i++) {
+        const char *name = acc->t[i].name;
         if (!strncmp(name, "matvec", 6) || !strncmp(name, "matmul", 6)) n_mat++, i_mat = n;
         if (!strncmp(name, "head", 4)) n_head++, i_head = n;
-        ops[n++] = (struct bench_op){name, calls, ms * 1e-3, 0.0};
+        ops[n++] = (struct bench_op){name, acc->t[i].dispatches, acc->t[i].ms * 1e-3, 0.0};
     }
     if (decode && n_mat == 1) ops[i_mat].bytes = tern_bytes;
     if (decode && n_head == 1) ops[i_head].bytes = head_bytes;
@@ -303,6 +336,9 @@ struct device_run {
     float *logits;
     double tern_bytes, head_bytes;
     double rss_peak; /* MiB, the peak before each bandwidth probe (whose buffers do not count) */
+#if defined(BN_HAVE_VULKAN)
+    struct vk_snapshot snap_before, snap_after; /* around one timed repetition, with --profile */
+#endif
 };
 
 /* Bytes the head reads per token as the device runs it. */
@@ -318,76 +354,119 @@ static double head_run_bytes(const struct device_run *d)
     return q8 ? (double)h->ne[1] * ((double)h->ne[0] + 4.0) : (double)h->nbytes;
 }
 
-/* One test: warm-up + reps; n_prompt > 0: ppN, else tgN with n_gen steps.
- * Fills the speed fields of r; with --profile prints the per-op table. */
-static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, struct bench_result *r)
+/* One test's state across the rounds on a device: its timed repetitions
+ * and what the backend counted during them (op timers, device time per
+ * pipeline), apart from the other tests' that ran in between. */
+struct test_run {
+    struct bench_result *r;
+    uint32_t n_prompt, n_gen; /* ppN: n_prompt = N; tgN: n_gen = N  */
+    double *tps;              /* tokens/s of each timed repetition   */
+    int n;                    /* timed repetitions so far            */
+    double wall;              /* seconds they took                   */
+    struct bn_cpu_op_stats cpu_ops[BN_CPU_OP_COUNT];
+#if defined(BN_HAVE_VULKAN)
+    struct vk_snapshot vk;
+#endif
+};
+
+/* One repetition of a test from an empty cache; a timed one adds its speed
+ * and its share of the backend's counters to t. */
+static enum bn_status run_rep(struct device_run *d, struct test_run *t, bool timed, char *err, size_t len)
 {
-    char err[512];
+    struct bn_cpu_op_stats cpu_before[BN_CPU_OP_COUNT];
+    memcpy(cpu_before, d->prof.ops, sizeof cpu_before);
+#if defined(BN_HAVE_VULKAN)
+    const bool vk_prof = timed && !d->on_cpu && d->o->profile;
+    if (vk_prof) vk_snapshot_take(&d->be, &d->snap_before);
+#endif
     enum bn_status st = BN_OK;
-    const long reps = d->o->reps;
-    double *tps = calloc((size_t)reps, sizeof *tps);
-    if (!tps) return cli_fail(3, "out of memory");
-    const uint32_t n = n_prompt ? n_prompt : n_gen;
-    double wall = 0;
-#if defined(BN_HAVE_VULKAN)
-    struct vk_snapshot before = {0}, after = {0};
-#endif
-    for (long rep = -1; rep < reps && st == BN_OK; rep++) {
-        if (rep == 0) { /* count the timed runs only */
-            memset(d->prof.ops, 0, sizeof d->prof.ops);
-#if defined(BN_HAVE_VULKAN)
-            if (!d->on_cpu) vk_snapshot_take(&d->be, &before);
-#endif
-        }
-        bn_engine_reset(d->e);
-        const double t0 = cli_now();
-        if (n_prompt) {
-            st = bn_engine_eval(d->e, d->tokens, n_prompt, false, d->logits, err, sizeof err); /* last row's logits */
-        } else {
-            for (uint32_t i = 0; i < n_gen && st == BN_OK; i++)
-                st = bn_engine_eval(d->e, &d->tokens[i], 1, false, d->logits, err, sizeof err);
-        }
-        const double dt = cli_now() - t0;
-        if (rep >= 0) {
-            tps[rep] = n / dt;
-            wall += dt;
-        }
+    bn_engine_reset(d->e);
+    const double t0 = cli_now();
+    if (t->n_prompt) {
+        st = bn_engine_eval(d->e, d->tokens, t->n_prompt, false, d->logits, err, len); /* last row's logits */
+    } else {
+        for (uint32_t i = 0; i < t->n_gen && st == BN_OK; i++)
+            st = bn_engine_eval(d->e, &d->tokens[i], 1, false, d->logits, err, len);
     }
-    if (st != BN_OK) {
-        free(tps);
-        return cli_fail(bn_status_exit_code(st), "%s", err);
+    const double dt = cli_now() - t0;
+    if (st != BN_OK || !timed) return st;
+    t->tps[t->n++] = (double)(t->n_prompt ? t->n_prompt : t->n_gen) / dt;
+    t->wall += dt;
+    for (int i = 0; i < BN_CPU_OP_COUNT; i++) {
+        t->cpu_ops[i].seconds += d->prof.ops[i].seconds - cpu_before[i].seconds;
+        t->cpu_ops[i].calls += d->prof.ops[i].calls - cpu_before[i].calls;
+        t->cpu_ops[i].bytes += d->prof.ops[i].bytes - cpu_before[i].bytes;
     }
-    summarize(tps, (int)reps, &r->mean, &r->stddev, &r->median);
-    free(tps);
+#if defined(BN_HAVE_VULKAN)
+    if (vk_prof) {
+        vk_snapshot_take(&d->be, &d->snap_after);
+        vk_snapshot_accumulate(&t->vk, &d->snap_before, &d->snap_after);
+    }
+#endif
+    return BN_OK;
+}
+
+/* The median of x[0..n) (n <= BENCH_MAX_REPS), x left as it is. */
+static double median_of(const double *x, int n)
+{
+    double tmp[BENCH_MAX_REPS], mean, sd, median;
+    memcpy(tmp, x, (size_t)n * sizeof *x);
+    summarize(tmp, n, &mean, &sd, &median);
+    return median;
+}
+
+/* A test's repetitions into its result row: mean, sample standard
+ * deviation, median and the samples in the order they ran, the warning on
+ * a wide spread, and with --profile the per-op table. */
+static int finish_test(struct device_run *d, struct test_run *t)
+{
+    struct bench_result *r = t->r;
+    const int reps = t->n;
+    r->reps = reps;
+    r->samples = malloc((size_t)reps * sizeof *r->samples);
+    if (!r->samples) return cli_fail(3, "out of memory");
+    memcpy(r->samples, t->tps, (size_t)reps * sizeof *t->tps);
+    summarize(t->tps, reps, &r->mean, &r->stddev, &r->median);
     if (r->mean > 0 && r->stddev / r->mean > RELATIVE_SD_WARN)
         fprintf(stderr, "bitnet-vk: warning: %s %s: standard deviation %.0f%% of the mean (over %.0f%%): a busy "
-                        "machine or too short a test; more -r or longer tests help\n",
+                        "or shared machine; figures will not repeat closer than that\n",
                 r->device, r->test, 100.0 * r->stddev / r->mean, 100.0 * RELATIVE_SD_WARN);
+    /* A level that moved during the run (a shared host's memory system
+     * changes pace for tens of seconds at a time) shows as halves that
+     * differ by more than the spread: then a rerun can land outside it. */
+    if (reps >= DRIFT_MIN_REPS) {
+        const double first = median_of(r->samples, reps / 2), second = median_of(r->samples + reps / 2, reps - reps / 2);
+        if (fabs(first - second) > r->stddev)
+            fprintf(stderr, "bitnet-vk: warning: %s %s: the speed moved during the run (median %.2f in its first half, "
+                            "%.2f in its second, standard deviation %.2f): a busy or shared machine; a rerun may not "
+                            "land within the standard deviation (a longer --min-time covers more of it)\n",
+                    r->device, r->test, first, second, r->stddev);
+    }
     if (!d->o->profile) return 0;
 
+    const uint32_t n = t->n_prompt ? t->n_prompt : t->n_gen;
     const uint64_t tokens = (uint64_t)n * (uint64_t)reps;
     struct bench_op ops[MAX_PROFILE_OPS];
     int n_ops = 0;
     char title[256];
     if (d->on_cpu) {
-        n_ops = cpu_profile_ops(&d->prof, n_prompt == 0, ops);
-        snprintf(title, sizeof title, "%s %s (%s, %d threads): %ld runs, %.2f ms per token", r->device, r->test,
-                 d->prof.isa, d->prof.n_threads, reps, wall / (double)tokens * 1e3);
+        n_ops = cpu_profile_ops(t->cpu_ops, t->n_prompt == 0, ops);
+        snprintf(title, sizeof title, "%s %s (%s, %d threads): %d runs, %.2f ms per token", r->device, r->test,
+                 d->prof.isa, d->prof.n_threads, reps, t->wall / (double)tokens * 1e3);
     } else {
 #if defined(BN_HAVE_VULKAN)
-        vk_snapshot_take(&d->be, &after);
-        n_ops = vk_profile_ops(&before, &after, n_prompt == 0, d->tern_bytes * (double)tokens,
+        n_ops = vk_profile_ops(&t->vk, t->n_prompt == 0, d->tern_bytes * (double)tokens,
                                head_run_bytes(d) * (double)tokens, ops);
 #endif
-        snprintf(title, sizeof title, "%s %s (device time per pipeline, timestamp queries): %ld runs, %.2f ms per token",
-                 r->device, r->test, reps, wall / (double)tokens * 1e3);
+        snprintf(title, sizeof title, "%s %s (device time per pipeline, timestamp queries): %d runs, %.2f ms per token",
+                 r->device, r->test, reps, t->wall / (double)tokens * 1e3);
     }
     if (n_ops == 0) {
         fprintf(stderr, "bitnet-vk: warning: %s: no per-op times (the device has no timestamp queries)\n", r->device);
         return 0;
     }
-    const double pct = bench_print_profile(stderr, title, ops, n_ops, wall);
-    if (!d->on_cpu && n_prompt == 0) {
+    const double pct = bench_print_profile(stderr, title, ops, n_ops, t->wall);
+    if (!d->on_cpu && t->n_prompt == 0) {
         /* Fused variants split the ternary weights over several pipelines:
          * their sum still says how fast the weights stream. Shaders that
          * read 2-bit ternary weights carry "_t2" in their names. */
@@ -401,11 +480,10 @@ static int run_test(struct device_run *d, uint32_t n_prompt, uint32_t n_gen, str
     if (!d->on_cpu) {
         /* What a forward pass costs the driver beyond the shaders' time:
          * per forward pass (one per token in decode, one per prompt in pp). */
-        const double passes = n_prompt ? (double)reps : (double)tokens;
-        const uint64_t subs = after.stats.submits - before.stats.submits;
-        fprintf(stderr, "  per %s: %.1f dispatches, %.1f barriers, %.2f submissions\n", n_prompt ? "prompt" : "token",
-                (double)(after.stats.dispatches - before.stats.dispatches) / passes,
-                (double)(after.stats.barriers - before.stats.barriers) / passes, (double)subs / passes);
+        const double passes = t->n_prompt ? (double)reps : (double)tokens;
+        fprintf(stderr, "  per %s: %.1f dispatches, %.1f barriers, %.2f submissions\n",
+                t->n_prompt ? "prompt" : "token", (double)t->vk.stats.dispatches / passes,
+                (double)t->vk.stats.barriers / passes, (double)t->vk.stats.submits / passes);
     }
 #endif
     if (fabs(pct - 100.0) > PROFILE_COVER_WARN)
@@ -456,10 +534,10 @@ static void describe_device(struct device_run *d, struct bench_result *proto)
  * when it ran one (it knows its repacked sizes and the int8 head), else the
  * model's, with an int8 head's bytes (a byte per weight and a float per
  * row) in place of the file's table when the head runs as one. */
-static double bytes_per_token(const struct device_run *d, uint64_t tokens)
+static double bytes_per_token(const struct device_run *d, const struct bn_cpu_op_stats *ops, uint64_t tokens)
 {
     if (d->on_cpu && tokens) {
-        const uint64_t b = d->prof.ops[BN_CPU_OP_MATMUL].bytes + d->prof.ops[BN_CPU_OP_HEAD].bytes;
+        const uint64_t b = ops[BN_CPU_OP_MATMUL].bytes + ops[BN_CPU_OP_HEAD].bytes;
         if (b) return (double)b / (double)tokens;
     }
     return model_bytes_per_token(d->m) - d->head_bytes + (d->head_bytes > 0 ? head_run_bytes(d) : 0.0);
@@ -540,25 +618,53 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
     proto.bandwidth_gbps = probe_bandwidth(d, proto.device);
     const int first = *n_res;
     proto.load_s = load_s;
-    proto.reps = (int)o->reps;
-    for (int kind = 0; kind < 2; kind++)
+    struct test_run *tests = calloc(2 * MAX_LIST, sizeof *tests);
+    if (!tests) return cli_fail(3, "out of memory");
+    int n_tests = 0, rc = 0;
+    for (int kind = 0; kind < 2 && rc == 0; kind++)
         for (int i = 0; i < (kind ? o->n_tg : o->n_pp); i++) {
             const long n = kind ? o->tg[i] : o->pp[i];
-            if (n == 0 || *n_res == MAX_RESULTS) continue;
-            struct bench_result *r = &res[*n_res];
-            *r = proto;
-            snprintf(r->test, sizeof r->test, "%s%ld", kind ? "tg" : "pp", n);
-            r->decode = kind == 1;
-            r->n_tokens = (uint32_t)n;
-            int rc = run_test(d, kind ? 0 : (uint32_t)n, kind ? (uint32_t)n : 0, r);
-            if (rc) return rc;
-            if (r->decode) {
-                r->bytes_per_token = bytes_per_token(d, (uint64_t)n * (uint64_t)o->reps);
-                r->gbps = r->bytes_per_token * r->mean / 1e9;
-                if (r->bandwidth_gbps > 0) r->roofline_pct = 100.0 * r->gbps / r->bandwidth_gbps;
-            }
-            (*n_res)++;
+            if (n == 0 || *n_res + n_tests == MAX_RESULTS) continue;
+            struct test_run *t = &tests[n_tests];
+            t->r = &res[*n_res + n_tests];
+            *t->r = proto;
+            snprintf(t->r->test, sizeof t->r->test, "%s%ld", kind ? "tg" : "pp", n);
+            t->r->decode = kind == 1;
+            t->r->n_tokens = (uint32_t)n;
+            t->n_prompt = kind ? 0 : (uint32_t)n;
+            t->n_gen = kind ? (uint32_t)n : 0;
+            n_tests++;
+            if (!(t->tps = malloc(BENCH_MAX_REPS * sizeof *t->tps))) rc = cli_fail(3, "out of memory");
         }
+    /* Rounds: every test once per round, so each test's repetitions are
+     * spread over the whole run and meet the same moments of a shared
+     * machine (the first round is the untimed warm-up). Rounds go on past
+     * -r until they have taken --min-time seconds: a spread measured over a
+     * few seconds misses the slower swings of a shared memory system, and
+     * then a second run would not land within it. */
+    char err[512];
+    enum bn_status st = BN_OK;
+    double t_timed = 0;
+    for (long round = -1; rc == 0 && st == BN_OK && round < BENCH_MAX_REPS; round++) {
+        if (round == 0) t_timed = cli_now();
+        if (round >= o->reps && cli_now() - t_timed >= o->min_time) break;
+        for (int i = 0; i < n_tests && st == BN_OK; i++) st = run_rep(d, &tests[i], round >= 0, err, sizeof err);
+    }
+    if (rc == 0 && st != BN_OK) rc = cli_fail(bn_status_exit_code(st), "%s", err);
+    for (int i = 0; i < n_tests && rc == 0; i++) {
+        struct test_run *t = &tests[i];
+        struct bench_result *r = t->r;
+        if ((rc = finish_test(d, t)) != 0) break;
+        if (r->decode) {
+            r->bytes_per_token = bytes_per_token(d, t->cpu_ops, (uint64_t)r->n_tokens * (uint64_t)t->n);
+            r->gbps = r->bytes_per_token * r->mean / 1e9;
+            if (r->bandwidth_gbps > 0) r->roofline_pct = 100.0 * r->gbps / r->bandwidth_gbps;
+        }
+        (*n_res)++;
+    }
+    for (int i = 0; i < n_tests; i++) free(tests[i].tps);
+    free(tests);
+    if (rc) return rc;
     bandwidth_after(d, &proto, res, first, *n_res);
     return 0;
 }
@@ -679,6 +785,7 @@ done:
     cli_output_abort(&plot);
     free(ref.batch);
     free(ref.step);
+    for (int i = 0; res && i < MAX_RESULTS; i++) free(res[i].samples);
     free(res);
     free(logits);
     free(tokens);

@@ -8,7 +8,7 @@ set -eu
 cli="$1"; mk="$2"; dir="$3"; py="$4"
 model="$dir/bench_formats.gguf"
 "$mk" --preset tiny -o "$model" >/dev/null
-args="-m $model -p 8 -n 2,4 -r 2 -t 1 --bw-mib 16"
+args="-m $model -p 8 -n 2,4 -r 2 --min-time 0 -t 1 --bw-mib 16"
 "$cli" bench $args --json > "$dir/bench_formats.json"
 "$cli" bench $args --csv > "$dir/bench_formats.csv"
 rm -f "$model"
@@ -21,9 +21,15 @@ assert len(table) == 3, 'three CSV rows'
 strings = ['device', 'device_name', 'backend', 'kernels', 'test', 'validation']
 numbers = ['n_tokens', 'reps', 'threads', 'tokens_per_s', 'stddev', 'median', 'bytes_per_token', 'gbps',
            'bandwidth_gbps', 'roofline_pct', 'load_s', 'peak_rss_mib', 'device_mib', 'nmse']
+lists = ['samples_ns', 'samples_ts']  # JSON only, as llama-bench writes them
 for r, c in zip(rows, table):
-    assert set(r) == set(strings + numbers), 'keys: %s' % sorted(r)
-    assert set(c) == set(r), 'CSV columns = JSON keys'
+    assert set(r) == set(strings + numbers + lists), 'keys: %s' % sorted(r)
+    assert set(c) == set(r) - set(lists), 'CSV columns = JSON keys but the samples'
+    ts, ns = r['samples_ts'], r['samples_ns']
+    assert len(ts) == len(ns) == r['reps'] == 2, 'one sample per repetition: %r' % r
+    assert abs(sum(ts) / 2 - r['tokens_per_s']) <= 1e-3 * r['tokens_per_s'] + 1e-3, 'mean of the samples'
+    for t, n in zip(ts, ns):
+        assert t > 0 and abs(r['n_tokens'] / t * 1e9 - n) <= 1e-3 * n + 1, 'samples_ns = n_tokens / samples_ts'
     for k in strings: assert isinstance(r[k], str) and r[k] == c[k], k
     for k in numbers: assert isinstance(r[k], (int, float)) and not isinstance(r[k], bool), k
     assert r['device'] == 'cpu' and r['validation'] == 'reference'

@@ -51,7 +51,7 @@ static void test_json(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 16 -n 4 -r 2 -t 1,2 --bw-mib 16 --json", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 16 -n 4 -r 2 --min-time 0 -t 1,2 --bw-mib 16 --json", model);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench --json exit %d", rc);
     if (!out) return;
@@ -67,8 +67,9 @@ static void test_json(void)
                                  "\"device_mib\": ", "\"validation\": \"reference\"", "\"nmse\": ", "\"threads\": "};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECKF(count(out, keys[i]) == 4, "key %s in every object", keys[i]);
+    CHECK(count(out, "\"samples_ts\": [") == 4 && count(out, "\"samples_ns\": [") == 4, "the repetitions' samples");
     CHECK(count(out, "\"test\": \"pp16\"") == 2 && count(out, "\"test\": \"tg4\"") == 2, "pp16 and tg4 per thread count");
-    CHECK(count(out, "\"threads\": 1}") == 2 && count(out, "\"threads\": 2}") == 2, "threads 1 and 2");
+    CHECK(count(out, "\"threads\": 1,") == 2 && count(out, "\"threads\": 2,") == 2, "threads 1 and 2");
     /* every tokens_per_s is a positive number */
     int positive = 0;
     for (const char *p = out; (p = strstr(p, "\"tokens_per_s\": ")) != NULL;) {
@@ -95,7 +96,7 @@ static void test_csv(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 -t 1 --bw-mib 0 --csv", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 -t 1 --bw-mib 0 --csv", model);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench --csv exit %d", rc);
     if (!out) return;
@@ -143,7 +144,7 @@ static void test_plot(void)
     char args[4096], svg[1100], *out = NULL;
     int lines;
     snprintf(svg, sizeof svg, "%s/test_cli_bench.svg", BN_BINARY_DIR);
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2,4 -r 2 -t 1 --bw-mib 16 --plot '%s'", model, svg);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2,4 -r 2 --min-time 0 -t 1 --bw-mib 16 --plot '%s'", model, svg);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench --plot exit %d", rc);
     free(out);
@@ -171,7 +172,7 @@ static void test_plot(void)
     remove(svg);
 
     /* A path that cannot be written fails before the run: one line, no table. */
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 -t 1 --bw-mib 0 --plot '%s/no/such/dir/p.svg'", model,
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 -t 1 --bw-mib 0 --plot '%s/no/such/dir/p.svg'", model,
              BN_BINARY_DIR);
     rc = run(args, &out, &lines);
     CHECKF(rc == 3 && lines == 1 && out && out[0] == '\0', "unwritable --plot: exit %d, %d stderr lines, stdout '%s'",
@@ -183,7 +184,7 @@ static void test_table(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 8,16 -n 0 -r 1 -t 1 --head q8 --bw-mib 0 --profile", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8,16 -n 0 -r 1 --min-time 0 -t 1 --head q8 --bw-mib 0 --profile", model);
     int rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench table exit %d", rc);
     if (!out) return;
@@ -193,11 +194,41 @@ static void test_table(void)
     free(out);
 }
 
+/* The number after "key": in the n-th object (0-based) of a JSON array, or -1. */
+static double json_number(const char *s, const char *key, int nth)
+{
+    for (const char *p = s; (p = strstr(p, key)) != NULL; p += strlen(key))
+        if (nth-- == 0) return strtod(p + strlen(key), NULL);
+    return -1.0;
+}
+
+/* --min-time: rounds go on past -r until they took that long, every test
+ * once per round, so every test of a device has the same count; each
+ * repetition is in the samples. */
+static void test_min_time(void)
+{
+    char args[2048], *out = NULL;
+    int lines;
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 1 -t 1 --bw-mib 0 --json", model);
+    int rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --min-time exit %d", rc);
+    if (!out) return;
+    const double pp = json_number(out, "\"reps\": ", 0), tg = json_number(out, "\"reps\": ", 1);
+    CHECKF(pp >= 3 && pp == tg, "a second of rounds of a tiny model: more than -r 1, the same for pp8 and tg2 (%g, %g)",
+           pp, tg);
+    int samples = 0;
+    const char *p = strstr(out, "\"samples_ts\": [");
+    for (; p && *p != ']'; p++) samples += *p == ',';
+    CHECKF(p && samples + 1 == (int)pp, "one sample per repetition (%d of %g)", samples + 1, pp);
+    free(out);
+}
+
 static void test_usage(void)
 {
     static const char *bad[] = {"bench", "bench -m '%s' -p x", "bench -m '%s' -t 0", "bench -m '%s' --head q4",
                                 "bench -m '%s' --bogus", "bench -m '%s' -r", "bench -m '%s' --json --csv",
-                                "bench -m '%s' --bw-mib x", "bench -m '%s' --plot", "bench -m '%s' --max-nmse -1"};
+                                "bench -m '%s' --bw-mib x", "bench -m '%s' --plot", "bench -m '%s' --max-nmse -1",
+                                "bench -m '%s' --min-time x", "bench -m '%s' --min-time -1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[2048], *out = NULL;
         int lines;
@@ -222,6 +253,7 @@ int main(void)
     test_csv();
     test_plot();
     test_table();
+    test_min_time();
     test_usage();
     remove(model);
     return test_report("test_cli_bench");

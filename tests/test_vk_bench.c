@@ -61,7 +61,7 @@ int main(void)
         return test_report("test_vk_bench");
     }
     char args[2048], *out = NULL, *log = NULL;
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 -t 1 --bw-mib 16 --device cpu,vulkan:%d --json --profile",
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 -t 1 --bw-mib 16 --device cpu,vulkan:%d --json --profile",
              model, dev);
     int rc = run(args, &out, &log);
     CHECKF(rc == 0, "bench --device cpu,vulkan:%d exit %d: %s", dev, rc, log ? log : "");
@@ -96,7 +96,7 @@ int main(void)
     /* A device that disagrees with the CPU is not reported: with a tolerance
      * of 0 any difference at all is a disagreement (a bit-exact device
      * passes, and then says NMSE 0). */
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --bw-mib 0 --device vulkan:%d --max-nmse 0 --json", model,
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device vulkan:%d --max-nmse 0 --json", model,
              dev);
     rc = run(args, &out, &log);
     if (rc == 0) {

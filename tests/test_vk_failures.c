@@ -96,7 +96,7 @@ static void check_auto_engine_fallback(void)
     cli_result_free(&r);
     cli_result_free(&cpu);
 
-    snprintf(args, sizeof args, "bench -m '%s' -p 64 -n 2 -r 1 -t 1 --bw-mib 0 --csv --device auto", model);
+    snprintf(args, sizeof args, "bench -m '%s' -p 64 -n 2 -r 1 --min-time 0 -t 1 --bw-mib 0 --csv --device auto", model);
     r = run_cli("BN_VK_AUTO_CPU=1 BN_VK_HEAP_LIMIT=" BENCH_CAP, args);
     CHECKF(r.exit_code == 0, "bench, engine buffers, auto: exit %d: %s", r.exit_code, r.err);
     CHECKF(line_starts(r.err, 0, "bitnet-vk: --device auto: vulkan: out of device memory: ") &&
