@@ -213,16 +213,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Mean, sample standard deviation and median of x (sorted in place). */
-static void summarize(double *x, int n, double *mean, double *sd, double *median)
+/* Mean, sample standard deviation and median of x[0..n), n <= BENCH_MAX_REPS
+ * (x stays in the order the repetitions ran). */
+static void summarize(const double *x, int n, double *mean, double *sd, double *median)
 {
-    double s = 0, ss = 0;
+    double s = 0, ss = 0, sorted[BENCH_MAX_REPS];
     for (int i = 0; i < n; i++) s += x[i];
     *mean = s / n;
     for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
     *sd = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    *median = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+    memcpy(sorted, x, (size_t)n * sizeof *x);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    *median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
 }
 
 /* Weight bytes one decode step reads, from the model: every tensor but the
@@ -359,10 +361,9 @@ static double head_run_bytes(const struct device_run *d)
  * pipeline), apart from the other tests' that ran in between. */
 struct test_run {
     struct bench_result *r;
-    uint32_t n_prompt, n_gen; /* ppN: n_prompt = N; tgN: n_gen = N  */
-    double *tps;              /* tokens/s of each timed repetition   */
-    int n;                    /* timed repetitions so far            */
-    double wall;              /* seconds they took                   */
+    uint32_t n_prompt, n_gen; /* ppN: n_prompt = N; tgN: n_gen = N: r->samples */
+                              /* and r->reps grow by one per timed repetition   */
+    double wall;              /* seconds the timed repetitions took             */
     struct bn_cpu_op_stats cpu_ops[BN_CPU_OP_COUNT];
 #if defined(BN_HAVE_VULKAN)
     struct vk_snapshot vk;
@@ -390,7 +391,7 @@ static enum bn_status run_rep(struct device_run *d, struct test_run *t, bool tim
     }
     const double dt = cli_now() - t0;
     if (st != BN_OK || !timed) return st;
-    t->tps[t->n++] = (double)(t->n_prompt ? t->n_prompt : t->n_gen) / dt;
+    t->r->samples[t->r->reps++] = (double)(t->n_prompt ? t->n_prompt : t->n_gen) / dt;
     t->wall += dt;
     for (int i = 0; i < BN_CPU_OP_COUNT; i++) {
         t->cpu_ops[i].seconds += d->prof.ops[i].seconds - cpu_before[i].seconds;
@@ -406,27 +407,14 @@ static enum bn_status run_rep(struct device_run *d, struct test_run *t, bool tim
     return BN_OK;
 }
 
-/* The median of x[0..n) (n <= BENCH_MAX_REPS), x left as it is. */
-static double median_of(const double *x, int n)
-{
-    double tmp[BENCH_MAX_REPS], mean, sd, median;
-    memcpy(tmp, x, (size_t)n * sizeof *x);
-    summarize(tmp, n, &mean, &sd, &median);
-    return median;
-}
-
 /* A test's repetitions into its result row: mean, sample standard
  * deviation, median and the samples in the order they ran, the warning on
  * a wide spread, and with --profile the per-op table. */
 static int finish_test(struct device_run *d, struct test_run *t)
 {
     struct bench_result *r = t->r;
-    const int reps = t->n;
-    r->reps = reps;
-    r->samples = malloc((size_t)reps * sizeof *r->samples);
-    if (!r->samples) return cli_fail(3, "out of memory");
-    memcpy(r->samples, t->tps, (size_t)reps * sizeof *t->tps);
-    summarize(t->tps, reps, &r->mean, &r->stddev, &r->median);
+    const int reps = r->reps;
+    summarize(r->samples, reps, &r->mean, &r->stddev, &r->median);
     if (r->mean > 0 && r->stddev / r->mean > RELATIVE_SD_WARN)
         fprintf(stderr, "bitnet-vk: warning: %s %s: standard deviation %.0f%% of the mean (over %.0f%%): a busy "
                         "or shared machine; figures will not repeat closer than that\n",
@@ -435,7 +423,9 @@ static int finish_test(struct device_run *d, struct test_run *t)
      * changes pace for tens of seconds at a time) shows as halves that
      * differ by more than the spread: then a rerun can land outside it. */
     if (reps >= DRIFT_MIN_REPS) {
-        const double first = median_of(r->samples, reps / 2), second = median_of(r->samples + reps / 2, reps - reps / 2);
+        double first, second, unused_mean, unused_sd;
+        summarize(r->samples, reps / 2, &unused_mean, &unused_sd, &first);
+        summarize(r->samples + reps / 2, reps - reps / 2, &unused_mean, &unused_sd, &second);
         if (fabs(first - second) > r->stddev)
             fprintf(stderr, "bitnet-vk: warning: %s %s: the speed moved during the run (median %.2f in its first half, "
                             "%.2f in its second, standard deviation %.2f): a busy or shared machine; a rerun may not "
@@ -634,7 +624,8 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
             t->n_prompt = kind ? 0 : (uint32_t)n;
             t->n_gen = kind ? (uint32_t)n : 0;
             n_tests++;
-            if (!(t->tps = malloc(BENCH_MAX_REPS * sizeof *t->tps))) rc = cli_fail(3, "out of memory");
+            t->r->reps = 0;
+            if (!(t->r->samples = malloc(BENCH_MAX_REPS * sizeof *t->r->samples))) rc = cli_fail(3, "out of memory");
         }
     /* Rounds: every test once per round, so each test's repetitions are
      * spread over the whole run and meet the same moments of a shared
@@ -656,13 +647,12 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         struct bench_result *r = t->r;
         if ((rc = finish_test(d, t)) != 0) break;
         if (r->decode) {
-            r->bytes_per_token = bytes_per_token(d, t->cpu_ops, (uint64_t)r->n_tokens * (uint64_t)t->n);
+            r->bytes_per_token = bytes_per_token(d, t->cpu_ops, (uint64_t)r->n_tokens * (uint64_t)r->reps);
             r->gbps = r->bytes_per_token * r->mean / 1e9;
             if (r->bandwidth_gbps > 0) r->roofline_pct = 100.0 * r->gbps / r->bandwidth_gbps;
         }
         (*n_res)++;
     }
-    for (int i = 0; i < n_tests; i++) free(tests[i].tps);
     free(tests);
     if (rc) return rc;
     bandwidth_after(d, &proto, res, first, *n_res);
