@@ -36,9 +36,9 @@
  *
  * --profile prints per test a per-op table on stderr: the CPU backend's op
  * timers, or on Vulkan the device time of every dispatch from timestamp
- * queries, summed per pipeline (bench sets BN_VK_PROFILE=1 for this before
- * it creates a Vulkan backend), and how much of the measured forward time
- * the ops cover.
+ * queries, summed per pipeline (only with --profile is a Vulkan backend
+ * opened with those queries: they cost time of their own), and how much of
+ * the measured forward time the ops cover.
  */
 #include <math.h>
 #include <stdio.h>
@@ -715,9 +715,6 @@ int cli_bench(int argc, char **argv)
         }
         if ((rc = bench_make_reference(m, tokens, &ref)) != 0) goto done;
     }
-    /* Per-op device times need the timestamp queries the Vulkan stream
-     * makes only under BN_VK_PROFILE=1, read when a backend is created. */
-    if (o.profile) setenv("BN_VK_PROFILE", "1", 1);
 
     int n_res = 0;
     bool header = false;
@@ -727,7 +724,8 @@ int cli_bench(int argc, char **argv)
             struct device_run d = {.o = &o, .m = m, .tokens = tokens, .logits = logits};
             d.tern_bytes = ternary_bytes(m);
             d.head_bytes = m->output ? (double)m->output->nbytes : 0.0;
-            struct bn_backend_cpu_opts cpu_opts = {.n_threads = (int)o.threads[ti], .head_q8 = o.head_q8, .profile = &d.prof};
+            struct bn_backend_cpu_opts cpu_opts = {.n_threads = (int)o.threads[ti], .head_q8 = o.head_q8,
+                                                   .profile = &d.prof, .gpu_profile = o.profile};
             bench_rss_reset();
             const double t_load = cli_now();
             struct bn_engine_params ep = bn_engine_default_params();

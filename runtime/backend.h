@@ -184,6 +184,9 @@ struct bn_backend_cpu_opts {
     const char *isa;                /* (optional) kernel set: "scalar", "avx2", "avx512", "neon",
                                        "neon-dotprod"; NULL or "auto" = the best (or BITNET_CPU) */
     struct bn_cpu_profile *profile; /* (optional) filled with the kernels in use and per-op times */
+    bool gpu_profile;               /* bn_backend_select: a Vulkan backend times each dispatch with
+                                       timestamp queries (bn_backend_vk_get_profile); the CPU
+                                       backend ignores it                                        */
 };
 enum bn_status bn_backend_cpu_create(struct bn_backend *out, const struct bn_backend_cpu_opts *opts,
                                      char *err, size_t errlen);

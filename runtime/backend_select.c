@@ -85,12 +85,15 @@ static enum bn_status find_lavapipe(long *index, char *err, size_t errlen)
 }
 
 /* Opens the Vulkan backend on device `index` (-1: the auto choice) and
- * prepares it for the model. */
-static enum bn_status make_vulkan(long index, const struct bn_model *m, bool head_q8, struct bn_backend *out,
-                                  char *err, size_t errlen)
+ * prepares it for the model. Of the CPU options, the int8 head and the
+ * GPU profile apply to it too. */
+static enum bn_status make_vulkan(long index, const struct bn_model *m, const struct bn_backend_cpu_opts *cpu_opts,
+                                  struct bn_backend *out, char *err, size_t errlen)
 {
     /* A number names one device, CPU type or not; -1 is the GPU choice. */
-    struct bn_backend_vk_opts o = {.device_index = (int)index, .allow_cpu_device = index >= 0, .head_q8 = head_q8};
+    struct bn_backend_vk_opts o = {.device_index = (int)index, .allow_cpu_device = index >= 0};
+    o.head_q8 = cpu_opts && cpu_opts->head_q8;
+    o.profile = cpu_opts && cpu_opts->gpu_profile;
     enum bn_status st = bn_backend_vk_create(out, &o, err, errlen);
     if (st != BN_OK) return st;
     return prepare(out, m, err, errlen);
@@ -107,7 +110,7 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
     if (strcmp(pref, "auto") == 0) {
 #if defined(BN_HAVE_VULKAN)
         char why[256];
-        if (make_vulkan(-1, m, cpu_opts && cpu_opts->head_q8, out, why, sizeof why) == BN_OK) return BN_OK;
+        if (make_vulkan(-1, m, cpu_opts, out, why, sizeof why) == BN_OK) return BN_OK;
         memset(out, 0, sizeof *out);
         bn_errf(note, note_len, BN_OK, "--device auto: %s; running on the CPU", why);
 #endif
@@ -125,7 +128,7 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
     char why[256];
     if (kind == 'l' && (st = find_lavapipe(&index, why, sizeof why)) != BN_OK)
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
-    st = make_vulkan(index, m, cpu_opts && cpu_opts->head_q8, out, why, sizeof why);
+    st = make_vulkan(index, m, cpu_opts, out, why, sizeof why);
     if (st != BN_OK) {
         memset(out, 0, sizeof *out);
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);

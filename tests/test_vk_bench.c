@@ -5,11 +5,16 @@
  * measured with the copy shader, a CPU-type device is labelled as the
  * CPU-based driver it is, and --profile prints a per-op table from
  * timestamp queries with the "ops X ms of Y ms forward" line for both
- * devices. Speed itself is never checked here.
+ * devices. Speed itself is never checked here. The timestamps are there
+ * only when asked for (they cost device time): a backend opened through
+ * bn_backend_select times its dispatches with gpu_profile and not without.
  */
 #include <stdint.h>
 #include <sys/wait.h>
 
+#include "backend_cpu.h"
+#include "engine.h"
+#include "model.h"
 #include "synth_model.h"
 #include "test_util.h"
 #include "test_vk_util.h"
@@ -45,6 +50,45 @@ static int count(const char *s, const char *needle)
 {
     int n = 0;
     for (const char *p = s; p && (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+/* How many shaders a Vulkan backend opened with gpu_profile = profile
+ * reports time for after one forward pass; -1 when it could not run. */
+static int profiled_shaders(int dev, bool profile)
+{
+    char err[512], note[256], pref[32];
+    struct bn_model *m = NULL;
+    if (bn_model_open(model, &m, err, sizeof err) != BN_OK) {
+        CHECKF(0, "%s", err);
+        return -1;
+    }
+    struct bn_cpu_profile cpu_prof = {0};
+    struct bn_backend_cpu_opts co = {.n_threads = 1, .profile = &cpu_prof, .gpu_profile = profile};
+    struct bn_backend be;
+    snprintf(pref, sizeof pref, "vulkan:%d", dev);
+    int n = -1;
+    if (bn_backend_select(pref, m, &co, &be, note, sizeof note, err, sizeof err) == BN_OK) {
+        struct bn_engine_params p = bn_engine_default_params();
+        p.n_ctx = 8;
+        p.n_batch = 2;
+        bn_engine *e = NULL;
+        const int32_t tokens[2] = {1, 2};
+        float *logits = malloc(m->hp.n_vocab * sizeof *logits);
+        if (logits && bn_engine_create(m, &be, &p, &e, err, sizeof err) == BN_OK &&
+            bn_engine_eval(e, tokens, 2, false, logits, err, sizeof err) == BN_OK) {
+            struct bn_backend_vk_op_time t[64];
+            n = (int)bn_backend_vk_get_profile(&be, t, 64);
+        } else {
+            CHECKF(0, "forward on %s: %s", pref, err);
+        }
+        bn_engine_destroy(e);
+        free(logits);
+        be.iface.destroy(be.ctx);
+    } else {
+        CHECKF(0, "%s: %s", pref, err);
+    }
+    bn_model_close(m);
     return n;
 }
 
@@ -108,6 +152,14 @@ int main(void)
     }
     free(out);
     free(log);
+
+    /* Only a profile asked for gets timestamp queries (and BN_VK_PROFILE,
+     * the override for other commands, is not set here). */
+    if (!getenv("BN_VK_PROFILE")) {
+        const int with = profiled_shaders(dev, true), without = profiled_shaders(dev, false);
+        CHECKF(with > 0, "gpu_profile: %d shaders timed after a forward pass", with);
+        CHECKF(without == 0, "no gpu_profile: no shader timed (%d)", without);
+    }
     remove(model);
     return test_report("test_vk_bench");
 }

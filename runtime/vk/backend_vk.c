@@ -413,7 +413,9 @@ enum bn_status bn_backend_vk_create(struct bn_backend *out, const struct bn_back
     if (st == BN_OK) st = bn_vk_device_create(c->vi, (uint32_t)index, &c->dev, err, errlen);
     if (st == BN_OK) st = bn_vk_allocator_create(c->dev, &c->alloc, err, errlen);
     if (st == BN_OK) st = bn_vk_transfer_create(c->dev, c->alloc, &c->transfer, err, errlen);
-    if (st == BN_OK) st = bn_vk_stream_create(c->dev, c->alloc, &c->stream, err, errlen);
+    const char *prof = getenv("BN_VK_PROFILE");
+    const bool timestamps = (opts && opts->profile) || (prof && prof[0] == '1');
+    if (st == BN_OK) st = bn_vk_stream_create(c->dev, c->alloc, timestamps, &c->stream, err, errlen);
     if (st == BN_OK && (st = bn_vk_ops_init(&c->ops, c->dev, c->alloc, c->stream, err, errlen)) == BN_OK)
         c->ops_ready = true;
     c->head_q8 = opts && opts->head_q8;

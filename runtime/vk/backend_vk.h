@@ -24,6 +24,9 @@ struct bn_backend_vk_opts {
     bool validation;        /* VK_LAYER_KHRONOS_validation (also BN_VK_VALIDATION=1) */
     bool head_q8;           /* --head q8: an int8 copy of the head, made at upload as
                                the CPU backend makes it (needs shaderInt64)          */
+    bool profile;           /* timestamp queries around each dispatch, summed per
+                               shader (bn_backend_vk_get_profile; also
+                               BN_VK_PROFILE=1)                                     */
 };
 
 /* BN_ERR_DEVICE with a one-line reason ("no Vulkan loader ...", "device 1
@@ -68,8 +71,8 @@ enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint
                                                char *err, size_t errlen);
 
 /* Device time per pipeline (shader variant), summed over every forward
- * pass since the backend was created; only when BN_VK_PROFILE=1 was set
- * before bn_backend_vk_create (otherwise 0 entries). Copies at most max
+ * pass since the backend was created; only when it was created with
+ * opts.profile or under BN_VK_PROFILE=1 (otherwise 0 entries). Copies at most max
  * entries into out and returns how many; names stay valid while the
  * backend lives. */
 struct bn_backend_vk_op_time {

@@ -52,7 +52,7 @@ struct bn_vk_stream {
     char err[256];
     struct bn_vk_stream_stats stats;
 
-    /* BN_VK_PROFILE=1: a timestamp before and after each dispatch, summed
+    /* With timestamps: one before and after each dispatch, summed
      * per pipeline after each submission. */
     VkQueryPool queries;
     uint32_t n_queries;
@@ -71,7 +71,8 @@ void bn_vk_stream_fail(bn_vk_stream *s, enum bn_status st, const char *msg)
 bool bn_vk_stream_ok(const bn_vk_stream *s) { return s->st == BN_OK; }
 bool bn_vk_stream_pending(const bn_vk_stream *s) { return s->recording; }
 
-enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bn_vk_stream **out,
+enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bool timestamps,
+                                   bn_vk_stream **out,
                                    char *err, size_t errlen)
 {
     enum bn_status st = BN_OK;
@@ -83,8 +84,7 @@ enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocat
     st = bn_vk_cmd_create(dev, VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, &s->pool, &s->cmd, &s->fence, err,
                           errlen);
     if (st != BN_OK) goto fail;
-    const char *prof = getenv("BN_VK_PROFILE");
-    if (prof && prof[0] == '1' && dev->info->limits.timestamp_valid_bits > 0) {
+    if (timestamps && dev->info->limits.timestamp_valid_bits > 0) {
         VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
         qci.queryCount = PROFILE_QUERIES;

@@ -6,7 +6,7 @@
  * bn_vk_stream_finish(), with one fence wait.
  *
  *     bn_vk_stream *s;
- *     bn_vk_stream_create(dev, alloc, &s, err, len);
+ *     bn_vk_stream_create(dev, alloc, false, &s, err, len);   // true: time each dispatch
  *     bn_vk_stream_write(s, &tokens, 0, ids, n * 4);        // staged copy, in order
  *     bn_vk_stream_dispatch(s, &pipeline, regions, n, &push, sizeof push, groups, 0);
  *     ...
@@ -18,8 +18,9 @@
  * each submission; small host writes go through a host-visible staging ring
  * that is reused after each submission.
  *
- * Environment: BN_VK_PROFILE=1 times every dispatch with timestamp queries
- * (bn_vk_stream_get_profile; the backend prints them with BN_VK_STATS=1).
+ * A stream created with timestamps times every dispatch with timestamp
+ * queries (bn_vk_stream_get_profile; the backend prints them with
+ * BN_VK_STATS=1).
  */
 #ifndef BN_VK_STREAM_H
 #define BN_VK_STREAM_H
@@ -39,7 +40,8 @@ struct bn_vk_stream_stats {
     uint64_t copies;     /* staged writes and fills               */
 };
 
-enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bn_vk_stream **out,
+enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bool timestamps,
+                                   bn_vk_stream **out,
                                    char *err, size_t errlen);
 /* Waits for nothing: call finish() first. Accepts NULL. */
 void bn_vk_stream_destroy(bn_vk_stream *s);
@@ -73,7 +75,7 @@ enum bn_status bn_vk_stream_finish(bn_vk_stream *s, char *err, size_t errlen);
 
 void bn_vk_stream_get_stats(const bn_vk_stream *s, struct bn_vk_stream_stats *out);
 
-/* With BN_VK_PROFILE=1 (and timestamps on the queue): device time per
+/* Created with timestamps (and timestamps on the queue): device time per
  * pipeline, from a timestamp before and after each dispatch. Dispatches
  * that overlap (no barrier between them) count their overlap twice. */
 struct bn_vk_profile_entry {
