@@ -4,8 +4,9 @@
 # pair of runs agrees on the median tokens/s within the standard deviation
 # the runs report themselves, |median_a - median_b| <= max(sd_a, sd_b),
 # for every device and test. Prints a markdown table, with each run's
-# measured bandwidth beside it (on a shared or virtual machine the memory
-# system itself can drift between runs, and this shows when it did), then
+# measured bandwidth and, for tg tests, its % of that bandwidth beside it
+# (on a shared or virtual machine the memory system itself can drift
+# between runs: this shows when it did, and whether decode followed it), then
 # the warnings each run printed; exit 1 when a pair disagrees, 2 on a usage
 # or bench error.
 #
@@ -69,13 +70,14 @@ awk -v k="$k" '
         med[key, run] = f[col["median"]] + 0
         sd[key, run] = f[col["stddev"]] + 0
         bw[key, run] = f[col["bandwidth_gbps"]] + 0
+        pct[key, run] = f[col["roofline_pct"]] + 0
     }
     END {
         printf "| device | test |"
         for (r = 1; r <= k; r++) printf " run %d median ± sd |", r
-        printf " largest gap | allowed | agree | measured bw per run, GB/s |\n|---|---|"
+        printf " largest gap | allowed | agree | measured bw per run, GB/s | %% of bw per run |\n|---|---|"
         for (r = 1; r <= k; r++) printf "---:|"
-        printf "---:|---:|---|---|\n"
+        printf "---:|---:|---|---|---|\n"
         bad = 0
         for (n = 1; n <= nkeys; n++) {
             key = order[n]
@@ -90,9 +92,12 @@ awk -v k="$k" '
                     if (g > gap) { gap = g; allowed = s }
                     if (g > s) ok = 0
                 }
-            bws = ""
-            for (r = 1; r <= k; r++) bws = bws (r > 1 ? ", " : "") sprintf("%.1f", bw[key, r])
-            printf " %.2f | %.2f | %s | %s |\n", gap, allowed, ok ? "yes" : "NO", bws
+            bws = ""; pcts = ""
+            for (r = 1; r <= k; r++) {
+                bws = bws (r > 1 ? ", " : "") sprintf("%.1f", bw[key, r])
+                if (pct[key, r] > 0) pcts = pcts (pcts != "" ? ", " : "") sprintf("%.0f%%", pct[key, r])
+            }
+            printf " %.2f | %.2f | %s | %s | %s |\n", gap, allowed, ok ? "yes" : "NO", bws, pcts
             if (!ok) bad = 1
         }
         exit bad

@@ -34,7 +34,10 @@ struct bench_result {
     double *samples;          /* tokens/s of each timed repetition, in the order they ran      */
     double bytes_per_token;   /* weight bytes read per generated token (tg only, else 0)        */
     double gbps;              /* bytes_per_token x mean (tg only)                               */
-    double bandwidth_gbps;    /* the device's measured memory bandwidth (0: not measured)       */
+    double bandwidth_gbps;    /* the device's measured memory bandwidth, the mean of a probe
+                                 after each timed round (0: not measured)                       */
+    double *bw_samples;       /* GB/s of each of those probes, in order                         */
+    int n_bw_samples;
     double roofline_pct;      /* gbps / bandwidth_gbps x 100 (tg only)                          */
     double load_s;            /* model open + backend (weights repacked, uploaded) + engine     */
     double peak_rss_mib;      /* host resident memory, peak while this device ran               */

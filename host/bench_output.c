@@ -80,6 +80,9 @@ void bench_print_json(FILE *f, const struct bench_result *r, int n)
             fprintf(f, "%s%.0f", k ? ", " : "", x->samples[k] > 0 ? (double)x->n_tokens / x->samples[k] * 1e9 : 0.0);
         fprintf(f, "], \"samples_ts\": [");
         for (int k = 0; x->samples && k < x->reps; k++) fprintf(f, "%s%.3f", k ? ", " : "", x->samples[k]);
+        fprintf(f, "], \"bandwidth_samples_gbps\": [");
+        for (int k = 0; x->bw_samples && k < x->n_bw_samples; k++)
+            fprintf(f, "%s%.3f", k ? ", " : "", x->bw_samples[k]);
         fprintf(f, "]}%s\n", i + 1 < n ? "," : "");
     }
     fprintf(f, "]\n");

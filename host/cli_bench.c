@@ -66,7 +66,8 @@
 #define RELATIVE_SD_WARN 0.10  /* stddev / mean above this: a warning             */
 #define PROFILE_COVER_WARN 10  /* per-op sum off the forward time by more: a warning (%) */
 #define DRIFT_MIN_REPS 8       /* fewer repetitions: halves too small to compare      */
-#define BW_DRIFT_WARN 0.10     /* bandwidth before vs after the tests: a warning  */
+#define BW_DRIFT_WARN 0.10     /* the round probes' stddev / mean above this: a warning */
+#define BW_ROUND_PASSES 3      /* read passes of a round's bandwidth probe (the best) */
 
 struct bench_opts {
     const char *model;
@@ -338,6 +339,9 @@ struct device_run {
     float *logits;
     double tern_bytes, head_bytes;
     double rss_peak; /* MiB, the peak before each bandwidth probe (whose buffers do not count) */
+    double *bw;      /* GB/s of the probe after each timed round, [BENCH_MAX_REPS] */
+    int n_bw;
+    bool no_probe;   /* --bw-mib 0, or the probe failed (said once)                  */
 #if defined(BN_HAVE_VULKAN)
     struct vk_snapshot snap_before, snap_after; /* around one timed repetition, with --profile */
 #endif
@@ -538,18 +542,18 @@ static double bytes_per_token(const struct device_run *d, const struct bn_cpu_op
  * thread count, or the Vulkan copy shader. The probe's buffers are not the
  * model's: the peak RSS is kept before it and restarted after it, so they
  * never count in the table's peak. */
-static double probe_bandwidth(struct device_run *d, const char *device)
+static double probe_bandwidth(struct device_run *d, const char *device, int passes)
 {
     const size_t bytes = (size_t)d->o->bw_mib << 20;
     if (!bytes) return 0.0;
     d->rss_peak = fmax(d->rss_peak, bench_rss_peak_mib());
     double gbps = 0.0;
     if (d->on_cpu) {
-        gbps = bench_cpu_read_bandwidth(bytes, d->prof.n_threads, 10);
+        gbps = bench_cpu_read_bandwidth(bytes, d->prof.n_threads, passes);
     } else {
 #if defined(BN_HAVE_VULKAN)
         char err[256];
-        if (bn_backend_vk_measure_bandwidth(&d->be, bytes, 5, &gbps, err, sizeof err) != BN_OK) {
+        if (bn_backend_vk_measure_bandwidth(&d->be, bytes, passes, &gbps, err, sizeof err) != BN_OK) {
             fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", device, err);
             gbps = 0.0;
         }
@@ -562,29 +566,41 @@ static double probe_bandwidth(struct device_run *d, const char *device)
 }
 
 /* The memory system may be shared (another process, a virtual machine's
- * host), and decode speed follows it: the bandwidth is probed again after
- * the tests, and a move beyond BW_DRIFT_WARN is reported, so figures that
- * will not repeat say so. The roofline is the higher of the two probes
- * (the best rate the memory delivered, as the probe itself keeps its
- * fastest pass); rows [first, n) get it and their share of it. */
-static void bandwidth_after(struct device_run *d, const struct bench_result *proto, struct bench_result *res,
-                            int first, int n)
+ * host), and decode speed follows it: on such a machine tokens/s and the
+ * probe move together for tens of seconds at a time. So the bandwidth is
+ * probed after every timed round, at the same moments as the tests, and
+ * rows [first, n) get the mean of those probes, their share of it and the
+ * probes themselves: the share then compares the two over the same
+ * moments. A spread of the probes beyond BW_DRIFT_WARN is reported, so
+ * figures that will not repeat say so. Returns 0 or an exit code. */
+static int bandwidth_of_rounds(const struct device_run *d, struct bench_result *res, int first, int n)
 {
-    const double before = proto->bandwidth_gbps;
-    if (before <= 0) return;
-    const double after = probe_bandwidth(d, proto->device);
-    if (after <= 0) return;
-    if (fabs(after - before) > BW_DRIFT_WARN * before)
-        fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved from %.1f to %.1f GB/s during the tests "
-                        "(a shared memory system?): decode figures may not repeat\n",
-                proto->device, before, after);
-    else
-        fprintf(stderr, "bitnet-vk: %s: bandwidth %.1f GB/s before the tests, %.1f after\n", proto->device, before,
-                after);
-    for (int i = first; i < n && after > before; i++) {
-        res[i].bandwidth_gbps = after;
-        if (res[i].decode) res[i].roofline_pct = 100.0 * res[i].gbps / after;
+    if (d->n_bw == 0) return 0;
+    double mean, sd, median;
+    summarize(d->bw, d->n_bw, &mean, &sd, &median);
+    double lo = d->bw[0], hi = d->bw[0];
+    for (int i = 1; i < d->n_bw; i++) {
+        lo = fmin(lo, d->bw[i]);
+        hi = fmax(hi, d->bw[i]);
     }
+    const char *device = res[first].device;
+    if (sd > BW_DRIFT_WARN * mean)
+        fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved between %.1f and %.1f GB/s during the "
+                        "tests (standard deviation %.0f%% of the mean; a shared memory system?): decode figures may "
+                        "not repeat, their %% of bandwidth is the steadier figure\n",
+                device, lo, hi, 100.0 * sd / mean);
+    else
+        fprintf(stderr, "bitnet-vk: %s: bandwidth %.1f GB/s (%.1f to %.1f over %d rounds)\n", device, mean, lo, hi,
+                d->n_bw);
+    for (int i = first; i < n; i++) {
+        res[i].bandwidth_gbps = mean;
+        if (res[i].decode) res[i].roofline_pct = 100.0 * res[i].gbps / mean;
+        if (!(res[i].bw_samples = malloc((size_t)d->n_bw * sizeof *res[i].bw_samples)))
+            return cli_fail(3, "out of memory");
+        memcpy(res[i].bw_samples, d->bw, (size_t)d->n_bw * sizeof *d->bw);
+        res[i].n_bw_samples = d->n_bw;
+    }
+    return 0;
 }
 
 /* Every test on one opened device; rows appended to res. */
@@ -605,11 +621,16 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
                 proto.nmse, (double)o->max_nmse);
     }
     describe_device(d, &proto);
-    proto.bandwidth_gbps = probe_bandwidth(d, proto.device);
     const int first = *n_res;
     proto.load_s = load_s;
     struct test_run *tests = calloc(2 * MAX_LIST, sizeof *tests);
-    if (!tests) return cli_fail(3, "out of memory");
+    d->bw = malloc(BENCH_MAX_REPS * sizeof *d->bw);
+    d->no_probe = o->bw_mib == 0;
+    if (!tests || !d->bw) {
+        free(tests);
+        free(d->bw);
+        return cli_fail(3, "out of memory");
+    }
     int n_tests = 0, rc = 0;
     for (int kind = 0; kind < 2 && rc == 0; kind++)
         for (int i = 0; i < (kind ? o->n_tg : o->n_pp); i++) {
@@ -629,10 +650,11 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         }
     /* Rounds: every test once per round, so each test's repetitions are
      * spread over the whole run and meet the same moments of a shared
-     * machine (the first round is the untimed warm-up). Rounds go on past
-     * -r until they have taken --min-time seconds: a spread measured over a
-     * few seconds misses the slower swings of a shared memory system, and
-     * then a second run would not land within it. */
+     * machine (the first round is the untimed warm-up), and after each
+     * timed round a probe of the bandwidth. Rounds go on past -r until they
+     * have taken --min-time seconds: a spread measured over a few seconds
+     * misses the slower swings of a shared memory system, and then a second
+     * run would not land within it. */
     char err[512];
     enum bn_status st = BN_OK;
     double t_timed = 0;
@@ -640,6 +662,11 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         if (round == 0) t_timed = cli_now();
         if (round >= o->reps && cli_now() - t_timed >= o->min_time) break;
         for (int i = 0; i < n_tests && st == BN_OK; i++) st = run_rep(d, &tests[i], round >= 0, err, sizeof err);
+        if (st == BN_OK && round >= 0 && !d->no_probe) {
+            const double g = probe_bandwidth(d, proto.device, BW_ROUND_PASSES);
+            if (g > 0) d->bw[d->n_bw++] = g;
+            else d->no_probe = true;
+        }
     }
     if (rc == 0 && st != BN_OK) rc = cli_fail(bn_status_exit_code(st), "%s", err);
     for (int i = 0; i < n_tests && rc == 0; i++) {
@@ -649,14 +676,13 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         if (r->decode) {
             r->bytes_per_token = bytes_per_token(d, t->cpu_ops, (uint64_t)r->n_tokens * (uint64_t)r->reps);
             r->gbps = r->bytes_per_token * r->mean / 1e9;
-            if (r->bandwidth_gbps > 0) r->roofline_pct = 100.0 * r->gbps / r->bandwidth_gbps;
         }
         (*n_res)++;
     }
     free(tests);
-    if (rc) return rc;
-    bandwidth_after(d, &proto, res, first, *n_res);
-    return 0;
+    if (rc == 0) rc = bandwidth_of_rounds(d, res, first, *n_res);
+    free(d->bw);
+    return rc;
 }
 
 int cli_bench(int argc, char **argv)
@@ -773,7 +799,10 @@ done:
     cli_output_abort(&plot);
     free(ref.batch);
     free(ref.step);
-    for (int i = 0; res && i < MAX_RESULTS; i++) free(res[i].samples);
+    for (int i = 0; res && i < MAX_RESULTS; i++) {
+        free(res[i].samples);
+        free(res[i].bw_samples);
+    }
     free(res);
     free(logits);
     free(tokens);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # `bitnet-vk bench --json` and `--csv` read by real parsers (python3's json
 # and csv modules): the same results in both, every documented key with the
-# right type, positive speeds, and the roofline share consistent with the
-# GB/s and bandwidth columns.
+# right type, positive speeds, the roofline share consistent with the GB/s
+# and bandwidth columns, and the bandwidth the mean of one probe per round.
 # usage: bench_formats.sh BITNET_VK BN_MKMODEL WORKDIR PYTHON3
 set -eu
 cli="$1"; mk="$2"; dir="$3"; py="$4"
@@ -21,7 +21,7 @@ assert len(table) == 3, 'three CSV rows'
 strings = ['device', 'device_name', 'backend', 'kernels', 'test', 'validation']
 numbers = ['n_tokens', 'reps', 'threads', 'tokens_per_s', 'stddev', 'median', 'bytes_per_token', 'gbps',
            'bandwidth_gbps', 'roofline_pct', 'load_s', 'peak_rss_mib', 'device_mib', 'nmse']
-lists = ['samples_ns', 'samples_ts']  # JSON only, as llama-bench writes them
+lists = ['samples_ns', 'samples_ts', 'bandwidth_samples_gbps']  # JSON only (the first two as llama-bench's)
 for r, c in zip(rows, table):
     assert set(r) == set(strings + numbers + lists), 'keys: %s' % sorted(r)
     assert set(c) == set(r) - set(lists), 'CSV columns = JSON keys but the samples'
@@ -30,6 +30,10 @@ for r, c in zip(rows, table):
     assert abs(sum(ts) / 2 - r['tokens_per_s']) <= 1e-3 * r['tokens_per_s'] + 1e-3, 'mean of the samples'
     for t, n in zip(ts, ns):
         assert t > 0 and abs(r['n_tokens'] / t * 1e9 - n) <= 1e-3 * n + 1, 'samples_ns = n_tokens / samples_ts'
+    bw = r['bandwidth_samples_gbps']
+    assert len(bw) == r['reps'] and min(bw) > 0, 'one bandwidth probe per round: %r' % r
+    assert abs(sum(bw) / len(bw) - r['bandwidth_gbps']) <= 1e-3 * r['bandwidth_gbps'] + 1e-3, 'their mean'
+    assert bw == rows[0]['bandwidth_samples_gbps'], 'the same probes for every test of the device'
     for k in strings: assert isinstance(r[k], str) and r[k] == c[k], k
     for k in numbers: assert isinstance(r[k], (int, float)) and not isinstance(r[k], bool), k
     assert r['device'] == 'cpu' and r['validation'] == 'reference'
