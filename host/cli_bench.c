@@ -67,7 +67,7 @@
 #define PROFILE_COVER_WARN 10  /* per-op sum off the forward time by more: a warning (%) */
 #define DRIFT_MIN_REPS 8       /* fewer repetitions: halves too small to compare      */
 #define BW_DRIFT_WARN 0.10     /* the round probes' stddev / mean above this: a warning */
-#define BW_ROUND_PASSES 3      /* read passes of a round's bandwidth probe (the best) */
+#define BW_ROUND_PASSES 3      /* a round's probe: the fastest of 3 CPU reads, the mean of 3 copies */
 
 struct bench_opts {
     const char *model;
@@ -566,13 +566,13 @@ static double probe_bandwidth(struct device_run *d, const char *device, int pass
 }
 
 /* The memory system may be shared (another process, a virtual machine's
- * host), and decode speed follows it: on such a machine tokens/s and the
- * probe move together for tens of seconds at a time. So the bandwidth is
- * probed after every timed round, at the same moments as the tests, and
- * rows [first, n) get the mean of those probes, their share of it and the
- * probes themselves: the share then compares the two over the same
- * moments. A spread of the probes beyond BW_DRIFT_WARN is reported, so
- * figures that will not repeat say so. Returns 0 or an exit code. */
+ * host), and then its pace changes for tens of seconds at a time. So the
+ * bandwidth is probed after every timed round, at the same moments as the
+ * tests, and rows [first, n) get the mean of those probes, their share of
+ * it and the probes themselves: the share then compares decode and the
+ * memory system over the same moments. A spread of the probes beyond
+ * BW_DRIFT_WARN is reported, so figures that will not repeat say so.
+ * Returns 0 or an exit code. */
 static int bandwidth_of_rounds(const struct device_run *d, struct bench_result *res, int first, int n)
 {
     if (d->n_bw == 0) return 0;
@@ -587,7 +587,7 @@ static int bandwidth_of_rounds(const struct device_run *d, struct bench_result *
     if (sd > BW_DRIFT_WARN * mean)
         fprintf(stderr, "bitnet-vk: warning: %s: the measured bandwidth moved between %.1f and %.1f GB/s during the "
                         "tests (standard deviation %.0f%% of the mean; a shared memory system?): decode figures may "
-                        "not repeat, their %% of bandwidth is the steadier figure\n",
+                        "not repeat\n",
                 device, lo, hi, 100.0 * sd / mean);
     else
         fprintf(stderr, "bitnet-vk: %s: bandwidth %.1f GB/s (%.1f to %.1f over %d rounds)\n", device, mean, lo, hi,
