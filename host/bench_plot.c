@@ -146,9 +146,13 @@ int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n,
                         xc, YPOS(b->mean - b->stddev), xc, YPOS(b->mean + b->stddev));
             char val[32];
             value_label(b->mean, val, sizeof val);
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%s</text>\n", xc,
-                    YPOS(b->mean + b->stddev) - 4, val);
             const double roof = roofline_tps(b);
+            /* A roofline just above the bar would strike through its value:
+             * then the value goes above the roofline. */
+            double y_val = YPOS(b->mean + b->stddev) - 4;
+            if (roof > 0 && YPOS(roof) > y_val - 12 && YPOS(roof) < y_val + 3) y_val = YPOS(roof) - 4;
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%s</text>\n", xc, y_val,
+                    val);
             if (roof > 0)
                 fprintf(f, "<line class=\"roofline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" "
                            "stroke-width=\"2\" stroke-dasharray=\"5,3\"><title>roofline %.1f t/s (%.1f GB/s / %.1f MB "

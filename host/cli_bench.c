@@ -420,7 +420,7 @@ static int finish_test(struct device_run *d, struct test_run *t)
     const int reps = r->reps;
     summarize(r->samples, reps, &r->mean, &r->stddev, &r->median);
     if (r->mean > 0 && r->stddev / r->mean > RELATIVE_SD_WARN)
-        fprintf(stderr, "bitnet-vk: warning: %s %s: standard deviation %.0f%% of the mean (over %.0f%%): a busy "
+        fprintf(stderr, "bitnet-vk: warning: %s %s: standard deviation %.1f%% of the mean (over %.0f%%): a busy "
                         "or shared machine; figures will not repeat closer than that\n",
                 r->device, r->test, 100.0 * r->stddev / r->mean, 100.0 * RELATIVE_SD_WARN);
     /* A level that moved during the run (a shared host's memory system
