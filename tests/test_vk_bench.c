@@ -57,7 +57,7 @@ static int count(const char *s, const char *needle)
  * reports time for after one forward pass; -1 when it could not run. */
 static int profiled_shaders(int dev, bool profile)
 {
-    char err[512], note[256], pref[32];
+    char err[512] = "", note[256], pref[32];
     struct bn_model *m = NULL;
     if (bn_model_open(model, &m, err, sizeof err) != BN_OK) {
         CHECKF(0, "%s", err);

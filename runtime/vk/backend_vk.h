@@ -72,9 +72,9 @@ enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint
 
 /* Device time per pipeline (shader variant), summed over every forward
  * pass since the backend was created; only when it was created with
- * opts.profile or under BN_VK_PROFILE=1 (otherwise 0 entries). Copies at most max
- * entries into out and returns how many; names stay valid while the
- * backend lives. */
+ * opts.profile or under BN_VK_PROFILE=1 (otherwise 0 entries). Copies at
+ * most max entries into out and returns how many; names stay valid while
+ * the backend lives. */
 struct bn_backend_vk_op_time {
     const char *name;
     double ms;

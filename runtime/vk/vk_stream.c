@@ -72,8 +72,7 @@ bool bn_vk_stream_ok(const bn_vk_stream *s) { return s->st == BN_OK; }
 bool bn_vk_stream_pending(const bn_vk_stream *s) { return s->recording; }
 
 enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bool timestamps,
-                                   bn_vk_stream **out,
-                                   char *err, size_t errlen)
+                                   bn_vk_stream **out, char *err, size_t errlen)
 {
     enum bn_status st = BN_OK;
     *out = NULL;

@@ -41,8 +41,7 @@ struct bn_vk_stream_stats {
 };
 
 enum bn_status bn_vk_stream_create(const struct bn_vk_device *dev, bn_vk_allocator *alloc, bool timestamps,
-                                   bn_vk_stream **out,
-                                   char *err, size_t errlen);
+                                   bn_vk_stream **out, char *err, size_t errlen);
 /* Waits for nothing: call finish() first. Accepts NULL. */
 void bn_vk_stream_destroy(bn_vk_stream *s);
 
