@@ -342,9 +342,6 @@ struct device_run {
     double *bw;      /* GB/s of the probe after each timed round, [BENCH_MAX_REPS] */
     int n_bw;
     bool no_probe;   /* --bw-mib 0, or the probe failed (said once)                  */
-#if defined(BN_HAVE_VULKAN)
-    struct vk_snapshot snap_before, snap_after; /* around one timed repetition, with --profile */
-#endif
 };
 
 /* Bytes the head reads per token as the device runs it. */
@@ -382,7 +379,8 @@ static enum bn_status run_rep(struct device_run *d, struct test_run *t, bool tim
     memcpy(cpu_before, d->prof.ops, sizeof cpu_before);
 #if defined(BN_HAVE_VULKAN)
     const bool vk_prof = timed && !d->on_cpu && d->o->profile;
-    if (vk_prof) vk_snapshot_take(&d->be, &d->snap_before);
+    struct vk_snapshot before, after;
+    if (vk_prof) vk_snapshot_take(&d->be, &before);
 #endif
     enum bn_status st = BN_OK;
     bn_engine_reset(d->e);
@@ -404,8 +402,8 @@ static enum bn_status run_rep(struct device_run *d, struct test_run *t, bool tim
     }
 #if defined(BN_HAVE_VULKAN)
     if (vk_prof) {
-        vk_snapshot_take(&d->be, &d->snap_after);
-        vk_snapshot_accumulate(&t->vk, &d->snap_before, &d->snap_after);
+        vk_snapshot_take(&d->be, &after);
+        vk_snapshot_accumulate(&t->vk, &before, &after);
     }
 #endif
     return BN_OK;
