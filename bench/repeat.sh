@@ -43,6 +43,15 @@ warnings() {
     done
 }
 
+# The runs' CSV files in run order (a glob would put run10 before run2);
+# the bench command in "$@" is not needed any more.
+set --
+i=1
+while [ "$i" -le "$k" ]; do
+    set -- "$@" "$tmp/run$i.csv"
+    i=$((i + 1))
+done
+
 # CSV columns by name (header of the first run); fields may be quoted and
 # hold commas (device names do), so each line is split by hand.
 awk -v k="$k" '
@@ -65,8 +74,8 @@ awk -v k="$k" '
     }
     {
         split_csv($0, f)
-        key = f[col["device"]] " " f[col["test"]]
-        if (!(key in seen)) { seen[key] = 1; order[++nkeys] = key }
+        key = f[col["device"]] SUBSEP f[col["test"]]
+        if (!(key in seen)) { seen[key] = 1; order[++nkeys] = key; dev[key] = f[col["device"]]; test[key] = f[col["test"]] }
         med[key, run] = f[col["median"]] + 0
         sd[key, run] = f[col["stddev"]] + 0
         bw[key, run] = f[col["bandwidth_gbps"]] + 0
@@ -81,8 +90,7 @@ awk -v k="$k" '
         bad = 0
         for (n = 1; n <= nkeys; n++) {
             key = order[n]
-            split(key, kv, " ")
-            printf "| %s | %s |", kv[1], kv[2]
+            printf "| %s | %s |", dev[key], test[key]
             for (r = 1; r <= k; r++) printf " %.2f ± %.2f |", med[key, r], sd[key, r]
             ok = 1; gap = 0; allowed = 0
             for (a = 1; a <= k; a++)
@@ -101,6 +109,6 @@ awk -v k="$k" '
             if (!ok) bad = 1
         }
         exit bad
-    }' "$tmp"/run*.csv && rc=0 || rc=$?
+    }' "$@" && rc=0 || rc=$?
 warnings
 exit "$rc"
