@@ -106,8 +106,8 @@ run_bench() {
             echo "Model: \`bn-mkmodel --preset 2b4t --wtype $w --embd-type f16\` (n_embd 2560, 30 layers,"
             echo "20/5 heads, n_ff 6912, vocab 128256, tied F16 head; random weights)."
             echo
-            # shellcheck disable=SC2086
             rc=0
+            # shellcheck disable=SC2086 # the sizes are words
             "$cli" bench -m "$m" $sizes --device "$devs" --profile --plot "$svg" 2>"$build/bench-$name-$w.err" || rc=$?
             if [ "$rc" -ne 0 ]; then
                 # recorded, not hidden: the other models and devices still run
