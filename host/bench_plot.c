@@ -8,6 +8,7 @@
  * stays visible. Plain SVG 1.1 text, no dependency.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +28,49 @@
 static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
                                       "#edc948", "#9c755f", "#bab0ac", "#e15759", "#ff9da7"};
 
-/* Text for XML: & < > " escaped. */
-static void xml_text(FILE *f, const char *s)
+/* Length of the well-formed UTF-8 sequence at s (1-4), 0 if there is none
+ * (a stray or overlong byte, a surrogate, a code point past U+10FFFF, or a
+ * sequence cut short, as a file name truncated into a title may be). */
+static int utf8_length(const unsigned char *s)
 {
-    for (; *s; s++) {
+    int n;
+    uint32_t cp;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) n = 2, cp = s[0] & 0x1Fu;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) n = 3, cp = s[0] & 0x0Fu;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) n = 4, cp = s[0] & 0x07u;
+    else return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Text content or an attribute value. A model's file name goes into the
+ * title, and it may hold any bytes: the file says UTF-8 and XML 1.0 allows
+ * no control characters but tab and newlines, so anything else becomes '?'
+ * rather than a file a browser refuses to draw. */
+static void xml_text(FILE *f, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        const int n = utf8_length(s);
+        if (n == 0 || (*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r') || *s == 0x7F) {
+            fputc('?', f);
+            s++;
+            continue;
+        }
         switch (*s) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        default: fwrite(s, 1, (size_t)n, f);
         }
+        s += n;
     }
 }
 

@@ -73,7 +73,9 @@ struct bench_opts {
     const char *model;
     long pp[MAX_LIST], tg[MAX_LIST], threads[MAX_LIST];
     int n_pp, n_tg, n_threads;
-    char devices[256];
+    char devbuf[256];            /* --device, split in place into devs */
+    const char *devs[MAX_LIST];
+    int n_dev;
     long reps;
     double min_time; /* seconds the timed rounds of a device take at least */
     long bw_mib;
@@ -95,7 +97,8 @@ static void print_help(void)
            "                     -r); tests alternate run by run, so each one's spread covers the whole time\n"
            "  -t N[,N...]        CPU threads (default: the physical cores)\n"
            "      --device D[,D] devices to measure, one after the other: cpu, vulkan, vulkan:N, lavapipe,\n"
-           "                     auto (default cpu); a Vulkan device must match the CPU's first steps first\n"
+           "                     auto (default cpu), each checked before any runs; a Vulkan device must match\n"
+           "                     the CPU's first steps first\n"
            "      --max-nmse X   first-step check of a non-CPU device: logits NMSE against the CPU at most X\n"
            "                     (default 1e-2; see bench/README.md)\n"
            "      --head f16|q8  head: the file's table (default) or an int8 copy made at load (CPU and Vulkan)\n"
@@ -106,27 +109,52 @@ static void print_help(void)
            "      --plot F.svg   also draw tokens/s per test and device, with the roofline, as SVG\n");
 }
 
+/* Splits "a,b,c" in place into at most MAX_LIST entries; false with a
+ * message on an empty entry ("1,,2", ",1", "1,"), a repeated one (two rows
+ * of the same name would be one row to a script) or too many. */
+static bool split_list(const char *flag, char *s, const char **items, int *n)
+{
+    *n = 0;
+    for (char *p = s;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (*p == '\0') {
+            cli_fail(1, "%s: an empty entry in the list", flag);
+            return false;
+        }
+        for (int i = 0; i < *n; i++)
+            if (!strcmp(items[i], p)) {
+                cli_fail(1, "%s: '%s' twice in the list", flag, p);
+                return false;
+            }
+        if (*n == MAX_LIST) {
+            cli_fail(1, "%s: at most %d values", flag, MAX_LIST);
+            return false;
+        }
+        items[(*n)++] = p;
+        if (!comma) return true;
+        p = comma + 1;
+    }
+}
+
 /* "128" or "1,2,4" into list; false with a message on a bad entry. */
 static bool parse_list(const char *flag, const char *s, long min, long max, long *list, int *n)
 {
     char buf[256];
+    const char *items[MAX_LIST];
     if (strlen(s) >= sizeof buf) {
         cli_fail(1, "%s: list too long", flag);
         return false;
     }
     strcpy(buf, s);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == MAX_LIST) {
-            cli_fail(1, "%s: at most %d values", flag, MAX_LIST);
-            return false;
-        }
-        if (!cli_parse_long(flag, tok, min, max, &list[*n])) return false;
-        (*n)++;
-    }
-    if (*n == 0) {
-        cli_fail(1, "%s: no value", flag);
-        return false;
+    if (!split_list(flag, buf, items, n)) return false;
+    for (int i = 0; i < *n; i++) {
+        if (!cli_parse_long(flag, items[i], min, max, &list[i])) return false;
+        for (int j = 0; j < i; j++)
+            if (list[j] == list[i]) { /* "8" and "08" */
+                cli_fail(1, "%s: %ld twice in the list", flag, list[i]);
+                return false;
+            }
     }
     return true;
 }
@@ -144,7 +172,9 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     o->min_time = DEFAULT_MIN_TIME;
     o->bw_mib = 512;
     o->max_nmse = (float)BENCH_VALIDATE_NMSE_MAX;
-    strcpy(o->devices, "cpu");
+    strcpy(o->devbuf, "cpu");
+    o->devs[0] = o->devbuf;
+    o->n_dev = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
 #define VALUE()                                              \
@@ -182,8 +212,9 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             if (!cli_parse_float(a, v, 0.0f, 1.0f, &o->max_nmse)) return 1;
         } else if (!strcmp(a, "--device")) {
             VALUE();
-            if (strlen(v) >= sizeof o->devices) return cli_fail(1, "--device: list too long");
-            strcpy(o->devices, v);
+            if (strlen(v) >= sizeof o->devbuf) return cli_fail(1, "--device: list too long");
+            strcpy(o->devbuf, v);
+            if (!split_list(a, o->devbuf, o->devs, &o->n_dev)) return 1;
         } else if (!strcmp(a, "--head")) {
             VALUE();
             if (!strcmp(v, "q8")) o->head_q8 = true;
@@ -205,6 +236,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     }
     if (!o->model) return cli_fail(1, "-m MODEL is required");
     if (o->json && o->csv) return cli_fail(1, "--json and --csv: choose one");
+    bool any_test = false;
+    for (int i = 0; i < o->n_pp; i++) any_test |= o->pp[i] > 0;
+    for (int i = 0; i < o->n_tg; i++) any_test |= o->tg[i] > 0;
+    if (!any_test) return cli_fail(1, "-p and -n: every test is 0 tokens, nothing to measure");
     return 0;
 }
 
@@ -548,6 +583,9 @@ static double probe_bandwidth(struct device_run *d, const char *device, int pass
     double gbps = 0.0;
     if (d->on_cpu) {
         gbps = bench_cpu_read_bandwidth(bytes, d->prof.n_threads, passes);
+        if (gbps <= 0.0)
+            fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %ld MiB of memory could not be mapped "
+                            "(a smaller --bw-mib?)\n", device, d->o->bw_mib);
     } else {
 #if defined(BN_HAVE_VULKAN)
         char err[256];
@@ -691,9 +729,18 @@ int cli_bench(int argc, char **argv)
     char err[512], note[256];
     enum bn_status st;
     struct bn_model *m = NULL;
-    /* Opened first, so a path that cannot be written fails before any work. */
+    /* Every device and the plot's path are checked before any work, so a
+     * bad one fails at once rather than after minutes on the others. The
+     * plot is only tried here and written at the end: a run stopped half
+     * way leaves no file behind. */
+    for (int i = 0; i < o.n_dev; i++)
+        if ((st = bn_backend_check_device(o.devs[i], err, sizeof err)) != BN_OK)
+            return cli_fail(bn_status_exit_code(st), "%s", err);
     struct cli_output plot = {0};
-    if (o.plot && (rc = cli_output_open(&plot, o.plot, "--plot")) != 0) return rc;
+    if (o.plot) {
+        if ((rc = cli_output_open(&plot, o.plot, "--plot")) != 0) return rc;
+        cli_output_abort(&plot);
+    }
     const double t_open = cli_now();
     if ((st = bn_model_open(o.model, &m, err, sizeof err)) != BN_OK) {
         cli_output_abort(&plot);
@@ -721,13 +768,9 @@ int cli_bench(int argc, char **argv)
         tokens[i] = (int32_t)((seed >> 33) % m->hp.n_vocab);
     }
 
-    /* the device list, split once up front (backends may use strtok too) */
-    char devbuf[256], *devs[MAX_LIST];
-    int n_dev = 0;
-    strcpy(devbuf, o.devices);
-    for (char *save = NULL, *d = strtok_r(devbuf, ",", &save); d && n_dev < MAX_LIST; d = strtok_r(NULL, ",", &save))
-        devs[n_dev++] = d;
     /* The CPU reference first, before any device's memory is measured. */
+    const char *const *devs = o.devs;
+    const int n_dev = o.n_dev;
     bool need_ref = false;
     for (int i = 0; i < n_dev; i++) need_ref |= strcmp(devs[i], "cpu") != 0;
     if (need_ref) {
@@ -743,8 +786,10 @@ int cli_bench(int argc, char **argv)
     int n_res = 0;
     bool header = false;
     for (int di = 0; di < n_dev && rc == 0; di++) {
-        const bool cpu = strcmp(devs[di], "cpu") == 0;
-        for (int ti = 0; ti < (cpu ? o.n_threads : 1) && rc == 0; ti++) {
+        /* Thread counts apply to whatever runs on the CPU backend, "auto"
+         * falling back to it included: known once the first one is open. */
+        int n_runs = 1;
+        for (int ti = 0; ti < n_runs && rc == 0; ti++) {
             struct device_run d = {.o = &o, .m = m, .tokens = tokens, .logits = logits};
             d.tern_bytes = ternary_bytes(m);
             d.head_bytes = m->output ? (double)m->output->nbytes : 0.0;
@@ -762,6 +807,7 @@ int cli_bench(int argc, char **argv)
             }
             if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
             d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
+            if (d.on_cpu) n_runs = o.n_threads;
             const double load_s = open_s + (cli_now() - t_load);
             const int first = n_res;
             rc = run_device(&d, &ref, load_s, devs[di], res, &n_res);
@@ -785,14 +831,16 @@ int cli_bench(int argc, char **argv)
             }
         }
     }
-    if (rc == 0 && o.json) bench_print_json(stdout, res, n_res);
-    if (rc == 0 && o.csv) bench_print_csv(stdout, res, n_res);
-    if (rc == 0 && o.plot && n_res > 0) {
+    /* The plot before JSON or CSV: a plot that cannot be written then
+     * fails the run before its figures look complete on stdout. */
+    if (rc == 0 && o.plot && (rc = cli_output_open(&plot, o.plot, "--plot")) == 0) {
         const char *base = strrchr(o.model, '/');
         char title[256];
         snprintf(title, sizeof title, "bitnet-vk bench: %s", base ? base + 1 : o.model);
         rc = bench_write_svg(&plot, res, n_res, title);
     }
+    if (rc == 0 && o.json) bench_print_json(stdout, res, n_res);
+    if (rc == 0 && o.csv) bench_print_csv(stdout, res, n_res);
 done:
     cli_output_abort(&plot);
     free(ref.batch);

@@ -199,4 +199,11 @@ enum bn_status bn_backend_cpu_create(struct bn_backend *out, const struct bn_bac
 enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, const struct bn_backend_cpu_opts *cpu_opts,
                                  struct bn_backend *out, char *note, size_t note_len, char *err, size_t errlen);
 
+/* Whether bn_backend_select could open pref, short of the model: the name is
+ * well formed (else BN_ERR_USAGE) and a Vulkan name finds a usable device
+ * (else BN_ERR_DEVICE, with the reason), so a command that opens several
+ * devices in turn can refuse a bad one before it spends minutes on the
+ * others. "auto" and "cpu" always pass. */
+enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errlen);
+
 #endif

@@ -71,6 +71,11 @@ static enum bn_status parse_vulkan_pref(const char *pref, char *kind, long *inde
     return BN_OK;
 }
 
+static enum bn_status unknown_device(const char *pref, char *err, size_t errlen)
+{
+    return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan, vulkan:N or lavapipe", pref);
+}
+
 #if defined(BN_HAVE_VULKAN)
 /* Index of the first CPU-type Vulkan device, found through a short-lived
  * instance (the backend then makes its own). */
@@ -121,9 +126,7 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
     long index;
     enum bn_status st = parse_vulkan_pref(pref, &kind, &index, err, errlen);
     if (st != BN_OK) return st;
-    if (kind == 0)
-        return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan, vulkan:N or lavapipe",
-                       pref);
+    if (kind == 0) return unknown_device(pref, err, errlen);
 #if defined(BN_HAVE_VULKAN)
     char why[256];
     if (kind == 'l' && (st = find_lavapipe(&index, why, sizeof why)) != BN_OK)
@@ -134,6 +137,39 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
     }
     return BN_OK;
+#else
+    return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
+#endif
+}
+
+enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errlen)
+{
+    if (pref == NULL || strcmp(pref, "auto") == 0 || strcmp(pref, "cpu") == 0) return BN_OK;
+    char kind;
+    long index;
+    enum bn_status st = parse_vulkan_pref(pref, &kind, &index, err, errlen);
+    if (st != BN_OK) return st;
+    if (kind == 0) return unknown_device(pref, err, errlen);
+#if defined(BN_HAVE_VULKAN)
+    bn_vk_instance *vi = NULL;
+    char why[256] = "";
+    if ((st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, sizeof why)) != BN_OK)
+        return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
+    const uint32_t count = bn_vk_instance_device_count(vi);
+    if (kind == 'v') index = bn_vk_instance_pick_auto(vi, why, sizeof why);
+    else if (kind == 'l') index = bn_vk_instance_pick_cpu(vi, why, sizeof why);
+    else if (index >= (long)count)
+        st = bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: no Vulkan device %ld (%u found; see 'bitnet-vk devices')",
+                     pref, index, count);
+    if (st == BN_OK && index < 0) st = bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: %s", pref, why);
+    if (st == BN_OK) {
+        const struct bn_vk_device_info *info = bn_vk_instance_device_info(vi, (uint32_t)index);
+        if (!info->usable)
+            st = bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: Vulkan device %ld (%s) not usable: %s", pref, index,
+                         info->name, info->why_not);
+    }
+    bn_vk_instance_destroy(vi);
+    return st;
 #else
     return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
 #endif

@@ -6,8 +6,10 @@
  * height per result and the roofline on the tg bars, and usage errors exit
  * 1 with one line. Speed itself is never checked here (bench/ records it).
  */
+#define _POSIX_C_SOURCE 200809L /* symlink */
 #include <stdint.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "synth_model.h"
 #include "test_util.h"
@@ -171,6 +173,36 @@ static void test_plot(void)
     free(s);
     remove(svg);
 
+    /* The title holds the model's file name, whatever its bytes: markup is
+     * escaped, a control byte and a byte that is not UTF-8 become '?', and
+     * well-formed UTF-8 stays, so the file is still XML a browser draws. */
+    char odd[1100];
+    snprintf(odd, sizeof odd, "%s/test_cli_bench m<&\x01\xe8\xc3\xa8.gguf", BN_BINARY_DIR);
+    remove(odd);
+    CHECKF(symlink(model, odd) == 0, "symlink %s", odd);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 0 -r 1 --min-time 0 -t 1 --bw-mib 0 --plot '%s'", odd, svg);
+    rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --plot, an odd model name: exit %d", rc);
+    free(out);
+    remove(odd);
+    s = test_read_file(svg, &n);
+    CHECK(s != NULL, "the SVG was written");
+    if (!s) return;
+    z = realloc(s, n + 1);
+    if (!z) {
+        free(s);
+        return;
+    }
+    s = z;
+    s[n] = '\0';
+    CHECKF(strstr(s, "bench: test_cli_bench m&lt;&amp;??\xc3\xa8.gguf</text>") != NULL, "the title escaped: %.300s", s);
+    bool clean = true;
+    for (size_t i = 0; i < n; i++) clean &= (unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t';
+    CHECK(clean, "no control bytes in the SVG");
+    CHECK(xml_balanced(s), "well-formed: the tags balance");
+    free(s);
+    remove(svg);
+
     /* A path that cannot be written fails before the run: one line, no table. */
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 -t 1 --bw-mib 0 --plot '%s/no/such/dir/p.svg'", model,
              BN_BINARY_DIR);
@@ -228,7 +260,11 @@ static void test_usage(void)
     static const char *bad[] = {"bench", "bench -m '%s' -p x", "bench -m '%s' -t 0", "bench -m '%s' --head q4",
                                 "bench -m '%s' --bogus", "bench -m '%s' -r", "bench -m '%s' --json --csv",
                                 "bench -m '%s' --bw-mib x", "bench -m '%s' --plot", "bench -m '%s' --max-nmse -1",
-                                "bench -m '%s' --min-time x", "bench -m '%s' --min-time -1"};
+                                "bench -m '%s' --min-time x", "bench -m '%s' --min-time -1",
+                                /* lists: nothing to run, empty or repeated entries, an unknown device */
+                                "bench -m '%s' -p 0 -n 0", "bench -m '%s' -p 8,,16", "bench -m '%s' -t 1,",
+                                "bench -m '%s' -n 4,04", "bench -m '%s' --device ''", "bench -m '%s' --device cpu,cpu",
+                                "bench -m '%s' --device cpu,bogus"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[2048], *out = NULL;
         int lines;
@@ -237,6 +273,36 @@ static void test_usage(void)
         CHECKF(rc == 1 && lines == 1, "'%s': exit %d, %d stderr lines (want 1, 1)", bad[i], rc, lines);
         free(out);
     }
+    /* A device that is not there fails before the CPU before it is measured:
+     * exit 1 (no such number) or 3 (no Vulkan here at all), one line, no
+     * table. */
+    char args[2048], *out = NULL;
+    int lines;
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --device cpu,vulkan:999", model);
+    int rc = run(args, &out, &lines);
+    CHECKF((rc == 1 || rc == 3) && lines == 1 && out && out[0] == '\0',
+           "--device cpu,vulkan:999: exit %d, %d stderr lines, stdout '%s'", rc, lines, out ? out : "");
+    free(out);
+}
+
+/* --device auto that runs on the CPU backend (no GPU here, or a build
+ * without Vulkan) runs every -t thread count, as --device cpu does. */
+static void test_auto_threads(void)
+{
+    char args[2048], *out = NULL;
+    int lines;
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 -t 1,2 --bw-mib 0 --device auto --json",
+             model);
+    int rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --device auto exit %d", rc);
+    if (!out) return;
+    const int cpu_rows = count(out, "\"device\": \"cpu\"");
+    if (cpu_rows > 0)
+        CHECKF(cpu_rows == 4 && count(out, "\"threads\": 1,") == 2 && count(out, "\"threads\": 2,") == 2,
+               "auto on the CPU: pp8 and tg2 at 1 and 2 threads (%d cpu rows)", cpu_rows);
+    else
+        CHECKF(count(out, "{") == 2, "auto on a GPU: pp8 and tg2 once (%d objects)", count(out, "{"));
+    free(out);
 }
 
 int main(void)
@@ -255,6 +321,7 @@ int main(void)
     test_table();
     test_min_time();
     test_usage();
+    test_auto_threads();
     remove(model);
     return test_report("test_cli_bench");
 }
