@@ -71,9 +71,19 @@ static enum bn_status parse_vulkan_pref(const char *pref, char *kind, long *inde
     return BN_OK;
 }
 
-static enum bn_status unknown_device(const char *pref, char *err, size_t errlen)
+/* A preference other than auto and cpu: one of the Vulkan names, in a
+ * build that has the Vulkan backend; else why not. */
+static enum bn_status vulkan_name(const char *pref, char *kind, long *index, char *err, size_t errlen)
 {
-    return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan, vulkan:N or lavapipe", pref);
+    enum bn_status st = parse_vulkan_pref(pref, kind, index, err, errlen);
+    if (st != BN_OK) return st;
+    if (*kind == 0)
+        return bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: expected auto, cpu, vulkan, vulkan:N or lavapipe",
+                       pref);
+#if !defined(BN_HAVE_VULKAN)
+    return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
+#endif
+    return BN_OK;
 }
 
 #if defined(BN_HAVE_VULKAN)
@@ -124,10 +134,9 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
 
     char kind;
     long index;
-    enum bn_status st = parse_vulkan_pref(pref, &kind, &index, err, errlen);
-    if (st != BN_OK) return st;
-    if (kind == 0) return unknown_device(pref, err, errlen);
+    enum bn_status st = vulkan_name(pref, &kind, &index, err, errlen);
 #if defined(BN_HAVE_VULKAN)
+    if (st != BN_OK) return st;
     char why[256];
     if (kind == 'l' && (st = find_lavapipe(&index, why, sizeof why)) != BN_OK)
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
@@ -138,7 +147,7 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
     }
     return BN_OK;
 #else
-    return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
+    return st; /* every Vulkan name is refused here */
 #endif
 }
 
@@ -147,10 +156,9 @@ enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errle
     if (pref == NULL || strcmp(pref, "auto") == 0 || strcmp(pref, "cpu") == 0) return BN_OK;
     char kind;
     long index;
-    enum bn_status st = parse_vulkan_pref(pref, &kind, &index, err, errlen);
-    if (st != BN_OK) return st;
-    if (kind == 0) return unknown_device(pref, err, errlen);
+    enum bn_status st = vulkan_name(pref, &kind, &index, err, errlen);
 #if defined(BN_HAVE_VULKAN)
+    if (st != BN_OK) return st;
     bn_vk_instance *vi = NULL;
     char why[256] = "";
     if ((st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, sizeof why)) != BN_OK)
@@ -171,6 +179,6 @@ enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errle
     bn_vk_instance_destroy(vi);
     return st;
 #else
-    return bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: this build has no Vulkan backend", pref);
+    return st; /* every Vulkan name is refused here */
 #endif
 }
