@@ -273,7 +273,7 @@ static void test_usage(void)
         CHECKF(rc == 1 && lines == 1, "'%s': exit %d, %d stderr lines (want 1, 1)", bad[i], rc, lines);
         free(out);
     }
-    /* A device that is not there fails before the CPU before it is measured:
+    /* A device that is not there fails before the CPU is measured:
      * exit 1 (no such number) or 3 (no Vulkan here at all), one line, no
      * table. */
     char args[2048], *out = NULL;
