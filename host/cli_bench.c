@@ -805,7 +805,7 @@ int cli_bench(int argc, char **argv)
                 rc = cli_fail(bn_status_exit_code(st), "%s", err);
                 break;
             }
-            if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
+            if (note[0] && ti == 0) fprintf(stderr, "bitnet-vk: %s\n", note); /* once, not per -t */
             d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
             if (d.on_cpu) n_runs = o.n_threads;
             const double load_s = open_s + (cli_now() - t_load);
