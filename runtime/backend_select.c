@@ -163,19 +163,11 @@ enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errle
     char why[256] = "";
     if ((st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, sizeof why)) != BN_OK)
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
-    const uint32_t count = bn_vk_instance_device_count(vi);
     if (kind == 'v') index = bn_vk_instance_pick_auto(vi, why, sizeof why);
     else if (kind == 'l') index = bn_vk_instance_pick_cpu(vi, why, sizeof why);
-    else if (index >= (long)count)
-        st = bn_errf(err, errlen, BN_ERR_USAGE, "--device %s: no Vulkan device %ld (%u found; see 'bitnet-vk devices')",
-                     pref, index, count);
-    if (st == BN_OK && index < 0) st = bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: %s", pref, why);
-    if (st == BN_OK) {
-        const struct bn_vk_device_info *info = bn_vk_instance_device_info(vi, (uint32_t)index);
-        if (!info->usable)
-            st = bn_errf(err, errlen, BN_ERR_DEVICE, "--device %s: Vulkan device %ld (%s) not usable: %s", pref, index,
-                         info->name, info->why_not);
-    }
+    if (index < 0) st = BN_ERR_DEVICE; /* why says it */
+    else st = bn_vk_instance_check_device(vi, (uint32_t)index, why, sizeof why);
+    if (st != BN_OK) bn_errf(err, errlen, st, "--device %s: %s", pref, why);
     bn_vk_instance_destroy(vi);
     return st;
 #else

@@ -642,19 +642,26 @@ int bn_vk_instance_pick_cpu(const bn_vk_instance *vi, char *why, size_t whylen)
 
 /* ============================ logical device ============================ */
 
-enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn_vk_device **out, char *err,
-                                   size_t errlen)
+enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen)
 {
-    enum bn_status st = BN_OK;
-    *out = NULL;
     if (index >= vi->n_devices)
         return bn_errf(err, errlen, BN_ERR_USAGE, "no Vulkan device %u (%u found; see 'bitnet-vk devices')", index,
                        vi->n_devices);
     const struct bn_vk_device_info *info = &vi->infos[index];
-    const struct probe *pr = &vi->probes[index];
     if (!info->usable)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "Vulkan device %u (%s) not usable: %s", index, info->name,
                        info->why_not);
+    return BN_OK;
+}
+
+enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn_vk_device **out, char *err,
+                                   size_t errlen)
+{
+    *out = NULL;
+    enum bn_status st = bn_vk_instance_check_device(vi, index, err, errlen);
+    if (st != BN_OK) return st;
+    const struct bn_vk_device_info *info = &vi->infos[index];
+    const struct probe *pr = &vi->probes[index];
     uint64_t fail_at = 0, fail_wait_at = 0;
     uint32_t timeout_s = 0;
     if ((st = read_fail_submit("BN_VK_FAIL_SUBMIT", &fail_at, err, errlen)) != BN_OK ||

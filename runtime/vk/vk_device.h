@@ -167,6 +167,10 @@ struct bn_vk_device {
     uint32_t fence_timeout_s;
 };
 
+/* Whether device index exists (else BN_ERR_USAGE) and is usable (else
+ * BN_ERR_DEVICE with why_not): what bn_vk_device_create checks first. */
+enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen);
+
 /* BN_ERR_DEVICE with the reason when the device is not usable or creation
  * fails (the VkResult named). */
 enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn_vk_device **out, char *err,
