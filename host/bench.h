@@ -54,11 +54,15 @@ struct bench_op {
     double bytes;             /* weight bytes read, when known (else 0) */
 };
 
+/* Most CPU threads bench runs (-t), and so the read probe too. */
+#define BENCH_MAX_THREADS 1024
+
 /* Host memory read bandwidth in GB/s (1e9 bytes): n_threads threads each
  * stream a slice of a `bytes` buffer; the fastest of reps passes after a
  * warm-up (the best rate, as STREAM reports it: on a shared or virtual
  * machine a mean drags in other tenants' traffic and can fall below what
- * decode itself reaches). 0 when the buffer cannot be allocated. */
+ * decode itself reaches). 0 when the buffer cannot be allocated.
+ * n_threads is capped at BENCH_MAX_THREADS. */
 double bench_cpu_read_bandwidth(size_t bytes, int n_threads, int reps);
 
 /* Peak resident set of this process: bench_rss_reset() makes the current

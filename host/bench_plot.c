@@ -27,6 +27,20 @@
 
 static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
                                       "#edc948", "#9c755f", "#bab0ac", "#e15759", "#ff9da7"};
+#define PALETTE_SIZE (int)(sizeof palette / sizeof palette[0])
+
+/* Fill of series s: the palette, then hues a golden angle apart at two
+ * lightnesses, so that no two of MAX_SERIES series share a colour and a
+ * bar can always be matched to its legend entry. */
+static void series_color(int s, char *buf, size_t len)
+{
+    if (s < PALETTE_SIZE) {
+        snprintf(buf, len, "%s", palette[s]);
+        return;
+    }
+    const int k = s - PALETTE_SIZE;
+    snprintf(buf, len, "hsl(%d,55%%,%d%%)", (int)fmod(k * 137.508 + 15.0, 360.0), k % 2 ? 62 : 42);
+}
 
 /* Length of the well-formed UTF-8 sequence at s (1-4), 0 if there is none
  * (a stray or overlong byte, a surrogate, a code point past U+10FFFF, or a
@@ -167,7 +181,8 @@ int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n,
         for (int i = 0; i < n; i++) {
             if (g_of[i] != g) continue;
             const struct bench_result *b = &r[i];
-            const char *color = palette[s_of[i] % 10];
+            char color[32];
+            series_color(s_of[i], color, sizeof color);
             const double yt = YPOS(b->mean), yb = TOP + ph;
             fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                        "<title>", x + 2, yt, bw - 4, yb - yt, color);
@@ -199,8 +214,10 @@ int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n,
     /* legend: one line per series, then the roofline mark */
     double ly = TOP + ph + 40;
     for (int s = 0; s < n_series; s++, ly += 16) {
+        char color[32];
+        series_color(s, color, sizeof color);
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", LEFT, ly - 10,
-                palette[s % 10]);
+                color);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", LEFT + 18, ly);
         xml_text(f, series[s]);
         fprintf(f, "</text>\n");

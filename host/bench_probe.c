@@ -19,7 +19,6 @@
 #include "cli.h"
 
 #define HUGE_ALIGN (2u << 20)
-#define MAX_PROBE_THREADS 256
 
 /* 16-byte lanes: wide enough that the loop is bound by memory, not by the
  * load ports, on every 64-bit CPU without asking for an instruction set. */
@@ -53,9 +52,9 @@ static void *read_slice(void *arg)
 /* One pass of n threads over buf; GB/s. */
 static double read_pass(const uint8_t *buf, size_t size, int n)
 {
-    pthread_t tid[MAX_PROBE_THREADS];
-    bool started[MAX_PROBE_THREADS] = {false};
-    struct slice sl[MAX_PROBE_THREADS];
+    pthread_t tid[BENCH_MAX_THREADS];
+    bool started[BENCH_MAX_THREADS] = {false};
+    struct slice sl[BENCH_MAX_THREADS];
     const size_t part = size / (size_t)n / 4096 * 4096;
     const double t0 = cli_now();
     for (int i = 0; i < n; i++) {
@@ -77,7 +76,7 @@ static double read_pass(const uint8_t *buf, size_t size, int n)
 double bench_cpu_read_bandwidth(size_t bytes, int n_threads, int reps)
 {
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > MAX_PROBE_THREADS) n_threads = MAX_PROBE_THREADS;
+    if (n_threads > BENCH_MAX_THREADS) n_threads = BENCH_MAX_THREADS;
     if (reps < 1) reps = 1;
     /* 2 MiB aligned so that transparent huge pages can back it, as they
      * back the backend's repacked weights. */

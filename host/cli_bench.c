@@ -40,10 +40,15 @@
  * opened with those queries: they cost time of their own), and how much of
  * the measured forward time the ops cover.
  */
+#define _POSIX_C_SOURCE 200809L /* fork, pipe, waitpid */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "backend_cpu.h"
@@ -195,7 +200,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             if (!parse_list(a, v, 0, 1 << 16, o->tg, &o->n_tg)) return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VALUE();
-            if (!parse_list(a, v, 1, 1024, o->threads, &o->n_threads)) return 1;
+            if (!parse_list(a, v, 1, BENCH_MAX_THREADS, o->threads, &o->n_threads)) return 1;
         } else if (!strcmp(a, "-r")) {
             VALUE();
             if (!cli_parse_long(a, v, 1, BENCH_MAX_REPS, &o->reps)) return 1;
@@ -360,6 +365,121 @@ static int vk_profile_ops(const struct vk_snapshot *acc, bool decode, double ter
     return n;
 }
 #endif
+
+/* --- the device list ------------------------------------------------------ */
+
+/* What the check of one --device entry found. */
+struct device_check {
+    int32_t status;   /* enum bn_status */
+    int32_t vk_index; /* the Vulkan device it comes to, -1 for the CPU */
+    char err[512];
+};
+
+static void check_each(const struct bench_opts *o, struct device_check *c)
+{
+    for (int i = 0; i < o->n_dev; i++) {
+        int index = -1;
+        c[i].status = (int32_t)bn_backend_check_device(o->devs[i], &index, c[i].err, sizeof c[i].err);
+        c[i].vk_index = index;
+    }
+}
+
+/* Moves n bytes through a pipe whole; false on an error or an early end. */
+static bool write_all(int fd, const void *buf, size_t n)
+{
+    for (const char *p = buf; n > 0;) {
+        const ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool read_all(int fd, void *buf, size_t n)
+{
+    for (char *p = buf; n > 0;) {
+        const ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Every --device entry checked before any work (bn_backend_check_device),
+ * so a bad one fails at once rather than after minutes on the others. An
+ * entry other than "cpu" may load a Vulkan driver to be checked, and a
+ * driver stays mapped in the process that loaded it: it would count in the
+ * peak RSS of every device measured after the check (some 50 MiB for
+ * lavapipe), the CPU's too. So those checks run in a child process, which
+ * sends back what it found; a driver that crashes ends the child, not the
+ * run. Fills vk_index per entry; returns 0 or an exit code, said. */
+static int check_devices(const struct bench_opts *o, int *vk_index)
+{
+    struct device_check c[MAX_LIST];
+    memset(c, 0, sizeof c);
+    bool any_vulkan = false;
+    for (int i = 0; i < o->n_dev; i++) any_vulkan |= strcmp(o->devs[i], "cpu") != 0;
+    int fd[2];
+    if (!any_vulkan || pipe(fd) != 0) {
+        check_each(o, c); /* nothing to load, or no pipe: here, as the child would */
+    } else {
+        fflush(NULL);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            close(fd[0]);
+            check_each(o, c);
+            _exit(write_all(fd[1], c, (size_t)o->n_dev * sizeof c[0]) ? 0 : 1);
+        }
+        close(fd[1]);
+        bool ok = pid > 0 && read_all(fd[0], c, (size_t)o->n_dev * sizeof c[0]);
+        close(fd[0]);
+        int ws = 0;
+        if (pid > 0)
+            while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+        if (pid < 0) check_each(o, c); /* no child: here */
+        else if (!ok || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+            return cli_fail(3, "--device: the check of the devices ended %s%d (a crash in the Vulkan driver?)",
+                            WIFSIGNALED(ws) ? "with signal " : "with exit code ",
+                            WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+    }
+    for (int i = 0; i < o->n_dev; i++) {
+        if (c[i].status != BN_OK) {
+            c[i].err[sizeof c[i].err - 1] = '\0';
+            return cli_fail(bn_status_exit_code((enum bn_status)c[i].status), "%s", c[i].err);
+        }
+        vk_index[i] = c[i].vk_index;
+    }
+    return 0;
+}
+
+/* Drops the entries that come to a device an earlier one names ("auto"
+ * without a GPU and "cpu", "vulkan" and "vulkan:0"), with a note: two rows
+ * of one device would be one row twice to a script and to the plot.
+ * vk_index is kept beside devs. */
+static void drop_aliases(struct bench_opts *o, int *vk_index)
+{
+    int n = 0;
+    for (int i = 0; i < o->n_dev; i++) {
+        int same = -1;
+        for (int j = 0; j < n && same < 0; j++)
+            if (vk_index[j] == vk_index[i]) same = j;
+        if (same >= 0) {
+            char what[32];
+            if (vk_index[i] < 0) snprintf(what, sizeof what, "the CPU");
+            else snprintf(what, sizeof what, "Vulkan device %d", vk_index[i]);
+            fprintf(stderr, "bitnet-vk: --device %s is %s here, as %s is: measured once\n", o->devs[i], what,
+                    o->devs[same]);
+            continue;
+        }
+        o->devs[n] = o->devs[i];
+        vk_index[n++] = vk_index[i];
+    }
+    o->n_dev = n;
+}
 
 /* --- one device ---------------------------------------------------------- */
 
@@ -571,10 +691,12 @@ static double bytes_per_token(const struct device_run *d, const struct bn_cpu_op
 }
 
 /* The device's memory bandwidth in GB/s, 0 without a probe (--bw-mib 0)
- * or when it fails (with a warning): the CPU's read probe at the run's
- * thread count, or the Vulkan copy shader. The probe's buffers are not the
- * model's: the peak RSS is kept before it and restarted after it, so they
- * never count in the table's peak. */
+ * or when it cannot run (with a warning): the CPU's read probe at the
+ * run's thread count, or the Vulkan copy shader. Below 0 (with the message
+ * said) when the Vulkan device failed during it: then nothing more can
+ * run on it. The probe's buffers are not the model's: the peak RSS is kept
+ * before it and restarted after it, so they never count in the table's
+ * peak. */
 static double probe_bandwidth(struct device_run *d, const char *device, int passes)
 {
     const size_t bytes = (size_t)d->o->bw_mib << 20;
@@ -589,10 +711,12 @@ static double probe_bandwidth(struct device_run *d, const char *device, int pass
     } else {
 #if defined(BN_HAVE_VULKAN)
         char err[256];
-        if (bn_backend_vk_measure_bandwidth(&d->be, bytes, passes, &gbps, err, sizeof err) != BN_OK) {
-            fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", device, err);
-            gbps = 0.0;
+        const enum bn_status st = bn_backend_vk_measure_bandwidth(&d->be, bytes, passes, &gbps, err, sizeof err);
+        if (st != BN_OK) {
+            cli_fail(bn_status_exit_code(st), "%s: %s", device, err);
+            return -1.0;
         }
+        if (gbps <= 0.0) fprintf(stderr, "bitnet-vk: warning: %s: no bandwidth probe: %s\n", device, err);
 #else
         (void)device; /* only Vulkan devices are not the CPU */
 #endif
@@ -700,7 +824,8 @@ static int run_device(struct device_run *d, const struct bench_first_step *ref, 
         for (int i = 0; i < n_tests && st == BN_OK; i++) st = run_rep(d, &tests[i], round >= 0, err, sizeof err);
         if (st == BN_OK && round >= 0 && !d->no_probe) {
             const double g = probe_bandwidth(d, proto.device, BW_ROUND_PASSES);
-            if (g > 0) d->bw[d->n_bw++] = g;
+            if (g < 0) rc = 3; /* the device failed: said */
+            else if (g > 0) d->bw[d->n_bw++] = g;
             else d->no_probe = true;
         }
     }
@@ -729,13 +854,12 @@ int cli_bench(int argc, char **argv)
     char err[512], note[256];
     enum bn_status st;
     struct bn_model *m = NULL;
-    /* Every device and the plot's path are checked before any work, so a
-     * bad one fails at once rather than after minutes on the others. The
+    /* The devices and the plot's path are checked before any work. The
      * plot is only tried here and written at the end: a run stopped half
      * way leaves no file behind. */
-    for (int i = 0; i < o.n_dev; i++)
-        if ((st = bn_backend_check_device(o.devs[i], err, sizeof err)) != BN_OK)
-            return cli_fail(bn_status_exit_code(st), "%s", err);
+    int vk_index[MAX_LIST];
+    if ((rc = check_devices(&o, vk_index)) != 0) return rc;
+    drop_aliases(&o, vk_index);
     struct cli_output plot = {0};
     if (o.plot) {
         if ((rc = cli_output_open(&plot, o.plot, "--plot")) != 0) return rc;
@@ -772,7 +896,7 @@ int cli_bench(int argc, char **argv)
     const char *const *devs = o.devs;
     const int n_dev = o.n_dev;
     bool need_ref = false;
-    for (int i = 0; i < n_dev; i++) need_ref |= strcmp(devs[i], "cpu") != 0;
+    for (int i = 0; i < n_dev; i++) need_ref |= vk_index[i] >= 0;
     if (need_ref) {
         ref.batch = malloc(V * sizeof *ref.batch);
         ref.step = malloc(V * sizeof *ref.step);
@@ -784,7 +908,7 @@ int cli_bench(int argc, char **argv)
     }
 
     int n_res = 0;
-    bool header = false;
+    bool header = false, cpu_measured = false;
     for (int di = 0; di < n_dev && rc == 0; di++) {
         /* Thread counts apply to whatever runs on the CPU backend, "auto"
          * falling back to it included: known once the first one is open. */
@@ -807,7 +931,15 @@ int cli_bench(int argc, char **argv)
             }
             if (note[0] && ti == 0) fprintf(stderr, "bitnet-vk: %s\n", note); /* once, not per -t */
             d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
+            if (d.on_cpu && ti == 0 && cpu_measured) {
+                /* "auto" whose GPU could not run the model, after "cpu" */
+                fprintf(stderr, "bitnet-vk: --device %s: the CPU, measured already: skipped\n", devs[di]);
+                bn_engine_destroy(d.e);
+                d.be.iface.destroy(d.be.ctx);
+                break;
+            }
             if (d.on_cpu) n_runs = o.n_threads;
+            cpu_measured |= d.on_cpu;
             const double load_s = open_s + (cli_now() - t_load);
             const int first = n_res;
             rc = run_device(&d, &ref, load_s, devs[di], res, &n_res);

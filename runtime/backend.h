@@ -201,9 +201,12 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
 
 /* Whether bn_backend_select could open pref, short of the model: the name is
  * well formed (else BN_ERR_USAGE) and a Vulkan name finds a usable device
- * (else BN_ERR_DEVICE, with the reason), so a command that opens several
- * devices in turn can refuse a bad one before it spends minutes on the
- * others. "auto" and "cpu" always pass. */
-enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errlen);
+ * with valid BN_VK_* settings (else BN_ERR_DEVICE or BN_ERR_USAGE, with the
+ * reason), so a command that opens several devices in turn can refuse a bad
+ * one before it spends minutes on the others. "auto" and "cpu" always pass.
+ * *vk_index is the Vulkan device the name comes to, -1 for the CPU ("auto"
+ * without a GPU), so two names of one device can be told apart; "auto" may
+ * still land on the CPU later, when its GPU cannot run the model. */
+enum bn_status bn_backend_check_device(const char *pref, int *vk_index, char *err, size_t errlen);
 
 #endif

@@ -151,26 +151,31 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
 #endif
 }
 
-enum bn_status bn_backend_check_device(const char *pref, char *err, size_t errlen)
+enum bn_status bn_backend_check_device(const char *pref, int *vk_index, char *err, size_t errlen)
 {
-    if (pref == NULL || strcmp(pref, "auto") == 0 || strcmp(pref, "cpu") == 0) return BN_OK;
-    char kind;
-    long index;
-    enum bn_status st = vulkan_name(pref, &kind, &index, err, errlen);
+    *vk_index = -1;
+    if (pref == NULL) pref = "auto";
+    if (strcmp(pref, "cpu") == 0) return BN_OK;
+    const bool is_auto = strcmp(pref, "auto") == 0;
+    char kind = 'v';
+    long index = -1;
+    enum bn_status st = is_auto ? BN_OK : vulkan_name(pref, &kind, &index, err, errlen);
 #if defined(BN_HAVE_VULKAN)
     if (st != BN_OK) return st;
     bn_vk_instance *vi = NULL;
     char why[256] = "";
     if ((st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, sizeof why)) != BN_OK)
-        return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
+        return is_auto ? BN_OK : bn_errf(err, errlen, st, "--device %s: %s", pref, why); /* auto: the CPU */
     if (kind == 'v') index = bn_vk_instance_pick_auto(vi, why, sizeof why);
     else if (kind == 'l') index = bn_vk_instance_pick_cpu(vi, why, sizeof why);
     if (index < 0) st = BN_ERR_DEVICE; /* why says it */
     else st = bn_vk_instance_check_device(vi, (uint32_t)index, why, sizeof why);
-    if (st != BN_OK) bn_errf(err, errlen, st, "--device %s: %s", pref, why);
     bn_vk_instance_destroy(vi);
+    if (st == BN_OK) *vk_index = (int)index;
+    else if (is_auto) st = BN_OK; /* auto: the CPU, as bn_backend_select would fall back */
+    else bn_errf(err, errlen, st, "--device %s: %s", pref, why);
     return st;
 #else
-    return st; /* every Vulkan name is refused here */
+    return is_auto ? BN_OK : st; /* every Vulkan name is refused here */
 #endif
 }

@@ -305,6 +305,23 @@ static void test_auto_threads(void)
     free(out);
 }
 
+/* Two names of one device are measured once: "auto" without a GPU is the
+ * CPU, and after "cpu" it adds no rows (a GPU, where there is one, adds
+ * its own). */
+static void test_aliases(void)
+{
+    char args[2048], *out = NULL;
+    int lines;
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device cpu,auto --json", model);
+    int rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --device cpu,auto exit %d", rc);
+    if (!out) return;
+    const int cpu_rows = count(out, "\"device\": \"cpu\""), rows = count(out, "{");
+    CHECKF(cpu_rows == 2 && (rows == 2 || rows == 4), "cpu,auto: the CPU's pp8 and tg2 once (%d cpu rows of %d)",
+           cpu_rows, rows);
+    free(out);
+}
+
 int main(void)
 {
     struct bn_synth_params p;
@@ -322,6 +339,7 @@ int main(void)
     test_min_time();
     test_usage();
     test_auto_threads();
+    test_aliases();
     remove(model);
     return test_report("test_cli_bench");
 }

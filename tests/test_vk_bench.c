@@ -8,7 +8,12 @@
  * devices. Speed itself is never checked here. The timestamps are there
  * only when asked for (they cost device time): a backend opened through
  * bn_backend_select times its dispatches with gpu_profile and not without.
+ * The copy probe leaves no device memory behind, and when its submission
+ * fails the backend refuses further work instead of freeing what the
+ * device may still use.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <math.h>
 #include <stdint.h>
 #include <sys/wait.h>
 
@@ -44,6 +49,13 @@ static int run(const char *args, char **out, char **err)
         remove(files[i]);
     }
     return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/* The number after the first key in s, -1 when there is none. */
+static double json_after(const char *s, const char *key)
+{
+    const char *p = strstr(s, key);
+    return p ? strtod(p + strlen(key), NULL) : -1.0;
 }
 
 static int count(const char *s, const char *needle)
@@ -92,6 +104,115 @@ static int profiled_shaders(int dev, bool profile)
     return n;
 }
 
+/* A Vulkan backend and engine on the test model, and the device
+ * submissions made so far; false (reported) when it cannot open. */
+struct vk_run {
+    struct bn_model *m;
+    struct bn_backend be;
+    bn_engine *e;
+    float *logits;
+};
+
+static bool vk_run_open(struct vk_run *r, int dev)
+{
+    char err[512] = "", note[256], pref[32];
+    memset(r, 0, sizeof *r);
+    snprintf(pref, sizeof pref, "vulkan:%d", dev);
+    struct bn_backend_cpu_opts co = {.n_threads = 1};
+    struct bn_engine_params p = bn_engine_default_params();
+    p.n_ctx = 8;
+    p.n_batch = 2;
+    bool ok = bn_model_open(model, &r->m, err, sizeof err) == BN_OK &&
+              bn_backend_select(pref, r->m, &co, &r->be, note, sizeof note, err, sizeof err) == BN_OK;
+    if (!ok) r->be.ctx = NULL;
+    ok = ok && bn_engine_create(r->m, &r->be, &p, &r->e, err, sizeof err) == BN_OK;
+    ok = ok && (r->logits = malloc(r->m->hp.n_vocab * sizeof *r->logits)) != NULL;
+    CHECKF(ok, "%s: %s", pref, err);
+    return ok;
+}
+
+static void vk_run_close(struct vk_run *r)
+{
+    bn_engine_destroy(r->e);
+    if (r->be.ctx) r->be.iface.destroy(r->be.ctx);
+    free(r->logits);
+    bn_model_close(r->m);
+}
+
+static uint64_t device_submissions(const struct vk_run *r)
+{
+    struct bn_backend_vk_stats s;
+    if (bn_backend_vk_get_stats(&r->be, &s) != BN_OK) return 0;
+    return s.submits + s.transfer_submits;
+}
+
+/* The probe's buffers have blocks of their own, freed with them: a probe
+ * of a shared block's size (64 MiB, which the engine's partly used block
+ * cannot take) must not leave new blocks behind, or the table's device
+ * memory would count them. */
+static void test_probe_leaves_no_memory(int dev)
+{
+    struct vk_run r;
+    if (!vk_run_open(&r, dev)) {
+        vk_run_close(&r);
+        return;
+    }
+    char err[512] = "";
+    const int32_t tokens[2] = {1, 2};
+    struct bn_backend_vk_stats before, after;
+    double gbps = 0;
+    const bool ok = bn_engine_eval(r.e, tokens, 2, false, r.logits, err, sizeof err) == BN_OK &&
+                    bn_backend_vk_get_stats(&r.be, &before) == BN_OK &&
+                    bn_backend_vk_measure_bandwidth(&r.be, 64u << 20, 2, &gbps, err, sizeof err) == BN_OK &&
+                    bn_backend_vk_get_stats(&r.be, &after) == BN_OK;
+    CHECKF(ok, "forward and probe: %s", err);
+    if (ok && gbps > 0)
+        CHECKF(after.device_bytes == before.device_bytes, "the probe left no device memory: %llu bytes before, %llu after",
+               (unsigned long long)before.device_bytes, (unsigned long long)after.device_bytes);
+    vk_run_close(&r);
+}
+
+/* BN_VK_TIMEOUT_WAIT=N makes the Nth submission's fence wait time out, as
+ * a hung device's would; the device is not lost. Counted on a first
+ * backend: the probe after one forward pass is submission N. On a second
+ * backend with the hook there, the probe fails, the backend refuses the
+ * next forward pass with the same message (its queue may still be busy
+ * with the copies), and it is destroyed cleanly. */
+static void test_probe_failure_ends_device(int dev)
+{
+    struct vk_run r;
+    char err[512] = "", hook[32];
+    const int32_t tokens[2] = {1, 2};
+    if (!vk_run_open(&r, dev)) {
+        vk_run_close(&r);
+        return;
+    }
+    bool ok = bn_engine_eval(r.e, tokens, 2, false, r.logits, err, sizeof err) == BN_OK;
+    const uint64_t probe_at = device_submissions(&r) + 1;
+    vk_run_close(&r);
+    CHECKF(ok && probe_at > 1, "forward: %s", err);
+    if (!ok) return;
+    snprintf(hook, sizeof hook, "%llu", (unsigned long long)probe_at);
+    setenv("BN_VK_TIMEOUT_WAIT", hook, 1);
+    ok = vk_run_open(&r, dev);
+    unsetenv("BN_VK_TIMEOUT_WAIT");
+    if (!ok) {
+        vk_run_close(&r);
+        return;
+    }
+    CHECKF(bn_engine_eval(r.e, tokens, 2, false, r.logits, err, sizeof err) == BN_OK,
+           "the forward pass before submission %s still runs: %s", hook, err);
+    double gbps = 1;
+    const enum bn_status st = bn_backend_vk_measure_bandwidth(&r.be, 16u << 20, 2, &gbps, err, sizeof err);
+    CHECKF(st == BN_ERR_DEVICE && gbps == 0 && strstr(err, "did not finish"), "a hung probe: status %d, '%s'",
+           (int)st, err);
+    char err2[512] = "";
+    CHECKF(bn_engine_eval(r.e, tokens, 2, false, r.logits, err2, sizeof err2) == BN_ERR_DEVICE &&
+               strstr(err2, "did not finish"),
+           "after it no forward pass runs: '%s'", err2);
+    vk_run_close(&r);
+}
+
 int main(void)
 {
     const int dev = test_vk_device_index();
@@ -109,7 +230,9 @@ int main(void)
              model, dev);
     int rc = run(args, &out, &log);
     CHECKF(rc == 0, "bench --device cpu,vulkan:%d exit %d: %s", dev, rc, log ? log : "");
+    double rss_with_vk = -1;
     if (out && log) {
+        rss_with_vk = json_after(out, "\"peak_rss_mib\": "); /* the first row: the CPU's */
         CHECKF(count(out, "{") == 4, "2 devices x 2 tests = 4 objects (%d)", count(out, "{"));
         char name[32];
         snprintf(name, sizeof name, "\"device\": \"vulkan:%d\"", dev);
@@ -137,6 +260,27 @@ int main(void)
     free(out);
     free(log);
 
+    /* The CPU's peak RSS is its own: the Vulkan driver that the check of
+     * the device list loads (tens of MiB) is not in it. */
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 -t 1 --bw-mib 16 --device cpu --json", model);
+    rc = run(args, &out, &log);
+    const double rss_alone = out ? json_after(out, "\"peak_rss_mib\": ") : -1;
+    CHECKF(rc == 0 && rss_alone > 0 && rss_with_vk > 0 && fabs(rss_with_vk - rss_alone) < 20.0,
+           "the CPU's peak RSS: %.1f MiB alone, %.1f MiB before vulkan:%d", rss_alone, rss_with_vk, dev);
+    free(out);
+    free(log);
+
+    /* A device's settings are checked with the list: a bad one fails before
+     * the CPU is measured, with one line and no table. */
+    setenv("BN_VK_TIMEOUT_S", "abc", 1);
+    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 --device cpu,vulkan:%d", model, dev);
+    rc = run(args, &out, &log);
+    unsetenv("BN_VK_TIMEOUT_S");
+    CHECKF(rc == 1 && out && out[0] == '\0' && log && count(log, "\n") == 1 && strstr(log, "BN_VK_TIMEOUT_S"),
+           "BN_VK_TIMEOUT_S=abc: exit %d, stdout '%s', stderr '%s'", rc, out ? out : "", log ? log : "");
+    free(out);
+    free(log);
+
     /* A device that disagrees with the CPU is not reported: with a tolerance
      * of 0 any difference at all is a disagreement (a bit-exact device
      * passes, and then says NMSE 0). */
@@ -152,6 +296,9 @@ int main(void)
     }
     free(out);
     free(log);
+
+    test_probe_leaves_no_memory(dev);
+    test_probe_failure_ends_device(dev);
 
     /* Only a profile asked for gets timestamp queries (and BN_VK_PROFILE,
      * the override for other commands, is not set here). */

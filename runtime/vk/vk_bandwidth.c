@@ -45,8 +45,8 @@ static enum bn_status probe_init(struct probe *p, bn_vk_allocator *alloc, uint64
 {
     const struct bn_vk_device *dev = p->dev;
     const struct bn_vk_limits *lim = &dev->info->limits;
-    enum bn_status st = bn_vk_alloc(alloc, BN_VK_MEM_ACTIVATIONS, bytes, &p->src, err, errlen);
-    if (st == BN_OK) st = bn_vk_alloc(alloc, BN_VK_MEM_ACTIVATIONS, bytes, &p->dst, err, errlen);
+    enum bn_status st = bn_vk_alloc_dedicated(alloc, BN_VK_MEM_ACTIVATIONS, bytes, &p->src, err, errlen);
+    if (st == BN_OK) st = bn_vk_alloc_dedicated(alloc, BN_VK_MEM_ACTIVATIONS, bytes, &p->dst, err, errlen);
     if (st != BN_OK) return st;
     uint32_t wg = PROBE_WG;
     if (wg > lim->max_workgroup_size[0]) wg = lim->max_workgroup_size[0];
@@ -84,9 +84,10 @@ done:
     return st;
 }
 
-/* Warm-up plus reps copies, each between two timestamps, then submit and wait. */
-static enum bn_status probe_run(struct probe *p, VkDescriptorSet set, uint64_t bytes, int reps, char *err,
-                                size_t errlen)
+/* Warm-up plus reps copies, each between two timestamps, then submit and
+ * wait; *submitted once the copies went to the queue. */
+static enum bn_status probe_run(struct probe *p, VkDescriptorSet set, uint64_t bytes, int reps, bool *submitted,
+                                char *err, size_t errlen)
 {
     const struct bn_vk_device *dev = p->dev;
     enum bn_status st = BN_OK;
@@ -118,6 +119,7 @@ static enum bn_status probe_run(struct probe *p, VkDescriptorSet set, uint64_t b
         bn_vk_cmd_barrier(dev, p->cmd, false); /* the next copy starts after this one ends */
     }
     BN_VK_TRY(dev->fn.vkEndCommandBuffer(p->cmd), st, err, errlen, done);
+    *submitted = true;
     st = bn_vk_submit_wait(dev, p->cmd, p->fence, err, errlen);
 done:
     return st;
@@ -142,7 +144,8 @@ enum bn_status bn_vk_measure_bandwidth(const struct bn_vk_device *dev, bn_vk_all
     struct probe p = {.dev = dev};
     VkDescriptorSet set = VK_NULL_HANDLE;
     enum bn_status st = probe_init(&p, alloc, bytes, 2u * (uint32_t)(reps + 1), &set, err, errlen);
-    if (st == BN_OK) st = probe_run(&p, set, bytes, reps, err, errlen);
+    bool submitted = false;
+    if (st == BN_OK) st = probe_run(&p, set, bytes, reps, &submitted, err, errlen);
     uint64_t ts[2 * (PROBE_MAX_REPS + 1)];
     if (st == BN_OK) {
         const uint32_t n = 2u * (uint32_t)(reps + 1);
@@ -164,6 +167,12 @@ enum bn_status bn_vk_measure_bandwidth(const struct bn_vk_device *dev, bn_vk_all
         out->gbps = sum / reps;
         out->bytes = bytes;
         out->reps = reps;
+    }
+    if (st != BN_OK && submitted) {
+        /* A timed-out copy may still be running: nothing it uses is freed
+         * before the device is idle (a lost one answers at once). */
+        out->device_failed = true;
+        (void)dev->fn.vkDeviceWaitIdle(dev->device);
     }
     probe_free(&p, alloc);
     return st;

@@ -14,6 +14,7 @@
 #ifndef BN_VK_BANDWIDTH_H
 #define BN_VK_BANDWIDTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vk_device.h"
@@ -24,12 +25,16 @@ struct bn_vk_bandwidth {
     double best_gbps;     /* the fastest copy                                                                   */
     uint64_t bytes;       /* bytes of one buffer (each copy reads and writes this many)                        */
     int reps;             /* timed copies, after one untimed warm-up                                            */
+    bool device_failed;   /* the submission failed or timed out: the device's state is unknown                  */
 };
 
 /* Copies `bytes` (rounded down to 16, capped at the largest region a
  * descriptor may bind) reps times after a warm-up. BN_ERR_DEVICE when the
- * queue has no timestamps or any Vulkan call fails; the buffers are freed
- * before returning either way. */
+ * queue has no timestamps or any Vulkan call fails, with out->device_failed
+ * set when that was the submission or what came after it. The buffers have
+ * blocks of their own and are freed before returning either way (after a
+ * failed submission, once the device is idle), so the probe leaves no
+ * device memory behind. */
 enum bn_status bn_vk_measure_bandwidth(const struct bn_vk_device *dev, bn_vk_allocator *alloc, uint64_t bytes,
                                        int reps, struct bn_vk_bandwidth *out, char *err, size_t errlen);
 

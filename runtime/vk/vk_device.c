@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vk_memory.h"
+
 #if !defined(VK_VERSION_1_3)
 #error "bitnet-vk needs the Vulkan 1.3 headers (Debian: libvulkan-dev)"
 #endif
@@ -136,8 +138,9 @@ static enum bn_status read_range_cap(uint64_t *cap, char *err, size_t errlen)
                    getenv("BN_VK_MAX_BUFFER_RANGE"), MIN_RANGE_CAP);
 }
 
-/* BN_VK_FAIL_SUBMIT and BN_VK_FAIL_WAIT: 0 when unset; BN_ERR_USAGE for
- * anything but a plain decimal submission number of at least 1. */
+/* BN_VK_FAIL_SUBMIT, BN_VK_FAIL_WAIT and BN_VK_TIMEOUT_WAIT: 0 when
+ * unset; BN_ERR_USAGE for anything but a plain decimal submission number
+ * of at least 1. */
 static enum bn_status read_fail_submit(const char *name, uint64_t *at, char *err, size_t errlen)
 {
     *at = 0;
@@ -642,7 +645,14 @@ int bn_vk_instance_pick_cpu(const bn_vk_instance *vi, char *why, size_t whylen)
 
 /* ============================ logical device ============================ */
 
-enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen)
+/* What a device reads from the environment. */
+struct device_settings {
+    uint64_t fail_at, fail_wait_at, timeout_wait_at;
+    uint32_t timeout_s;
+};
+
+static enum bn_status check_device(const bn_vk_instance *vi, uint32_t index, struct device_settings *set, char *err,
+                                   size_t errlen)
 {
     if (index >= vi->n_devices)
         return bn_errf(err, errlen, BN_ERR_USAGE, "no Vulkan device %u (%u found; see 'bitnet-vk devices')", index,
@@ -651,23 +661,32 @@ enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t in
     if (!info->usable)
         return bn_errf(err, errlen, BN_ERR_DEVICE, "Vulkan device %u (%s) not usable: %s", index, info->name,
                        info->why_not);
+    enum bn_status st;
+    uint64_t heap_limit;
+    if ((st = read_fail_submit("BN_VK_FAIL_SUBMIT", &set->fail_at, err, errlen)) != BN_OK ||
+        (st = read_fail_submit("BN_VK_FAIL_WAIT", &set->fail_wait_at, err, errlen)) != BN_OK ||
+        (st = read_fail_submit("BN_VK_TIMEOUT_WAIT", &set->timeout_wait_at, err, errlen)) != BN_OK ||
+        (st = read_fence_timeout(info->type, &set->timeout_s, err, errlen)) != BN_OK ||
+        (st = bn_vk_heap_limit_from_env(&heap_limit, err, errlen)) != BN_OK)
+        return st;
     return BN_OK;
+}
+
+enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen)
+{
+    struct device_settings unused;
+    return check_device(vi, index, &unused, err, errlen);
 }
 
 enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn_vk_device **out, char *err,
                                    size_t errlen)
 {
     *out = NULL;
-    enum bn_status st = bn_vk_instance_check_device(vi, index, err, errlen);
+    struct device_settings set;
+    enum bn_status st = check_device(vi, index, &set, err, errlen);
     if (st != BN_OK) return st;
     const struct bn_vk_device_info *info = &vi->infos[index];
     const struct probe *pr = &vi->probes[index];
-    uint64_t fail_at = 0, fail_wait_at = 0;
-    uint32_t timeout_s = 0;
-    if ((st = read_fail_submit("BN_VK_FAIL_SUBMIT", &fail_at, err, errlen)) != BN_OK ||
-        (st = read_fail_submit("BN_VK_FAIL_WAIT", &fail_wait_at, err, errlen)) != BN_OK ||
-        (st = read_fence_timeout(info->type, &timeout_s, err, errlen)) != BN_OK)
-        return st;
     struct bn_vk_device *dev = calloc(1, sizeof *dev);
     if (dev == NULL) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     dev->submits = calloc(1, sizeof *dev->submits);
@@ -675,9 +694,10 @@ enum bn_status bn_vk_device_create(bn_vk_instance *vi, uint32_t index, struct bn
         free(dev);
         return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
     }
-    dev->fence_timeout_s = timeout_s;
-    dev->submits->fail_at = fail_at;
-    dev->submits->fail_wait_at = fail_wait_at;
+    dev->fence_timeout_s = set.timeout_s;
+    dev->submits->fail_at = set.fail_at;
+    dev->submits->fail_wait_at = set.fail_wait_at;
+    dev->submits->timeout_wait_at = set.timeout_wait_at;
     dev->instance = vi;
     dev->ifn = &vi->fn;
     dev->info = info;

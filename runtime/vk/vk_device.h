@@ -38,6 +38,11 @@
  *   BN_VK_FAIL_WAIT=N         test hook: the Nth submission runs, then its
  *                             fence wait reports VK_ERROR_DEVICE_LOST (the
  *                             loss seen by vkWaitForFences)
+ *   BN_VK_TIMEOUT_WAIT=N      test hook: the Nth submission runs, then its
+ *                             fence wait reports VK_TIMEOUT, as for work
+ *                             that outlasts BN_VK_TIMEOUT_S (the device is
+ *                             not lost: only what the caller does next
+ *                             keeps it from using what may still run)
  *   BN_VK_AUTO_CPU=1          test hook: when there is no usable GPU,
  *                             --device auto may pick a CPU-type device
  *                             (lavapipe), so tests without a GPU reach the
@@ -144,6 +149,7 @@ struct bn_vk_submit_state {
     uint64_t count;           /* submissions attempted so far                  */
     uint64_t fail_at;         /* BN_VK_FAIL_SUBMIT; 0 when off                 */
     uint64_t fail_wait_at;    /* BN_VK_FAIL_WAIT; 0 when off                   */
+    uint64_t timeout_wait_at; /* BN_VK_TIMEOUT_WAIT; 0 when off                */
     bool lost;                /* VK_ERROR_DEVICE_LOST seen (submit or wait)    */
     const char *simulated_by; /* the hook that caused it; NULL when real       */
 };
@@ -167,8 +173,11 @@ struct bn_vk_device {
     uint32_t fence_timeout_s;
 };
 
-/* Whether device index exists (else BN_ERR_USAGE) and is usable (else
- * BN_ERR_DEVICE with why_not): what bn_vk_device_create checks first. */
+/* Whether device index exists (else BN_ERR_USAGE), is usable (else
+ * BN_ERR_DEVICE with why_not) and the settings a device reads from the
+ * environment (BN_VK_TIMEOUT_S, BN_VK_FAIL_SUBMIT, BN_VK_FAIL_WAIT,
+ * BN_VK_TIMEOUT_WAIT, BN_VK_HEAP_LIMIT) are valid (else BN_ERR_USAGE): what bn_vk_device_create
+ * and the allocator would refuse, checked without opening the device. */
 enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen);
 
 /* BN_ERR_DEVICE with the reason when the device is not usable or creation

@@ -83,9 +83,7 @@ const char *bn_vk_fmt_bytes(uint64_t bytes, char buf[32])
 static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
 static VkDeviceSize min_size(VkDeviceSize a, VkDeviceSize b) { return a < b ? a : b; }
 
-/* BN_VK_HEAP_LIMIT: 0 when unset; bytes, with an optional K, M or G suffix
- * (powers of 1024). BN_ERR_USAGE for anything else. */
-static enum bn_status read_heap_limit(uint64_t *limit, char *err, size_t errlen)
+enum bn_status bn_vk_heap_limit_from_env(uint64_t *limit, char *err, size_t errlen)
 {
     *limit = 0;
     const char *s = getenv("BN_VK_HEAP_LIMIT");
@@ -110,7 +108,7 @@ enum bn_status bn_vk_allocator_create(const struct bn_vk_device *dev, bn_vk_allo
 {
     *out = NULL;
     uint64_t heap_limit = 0;
-    enum bn_status st = read_heap_limit(&heap_limit, err, errlen);
+    enum bn_status st = bn_vk_heap_limit_from_env(&heap_limit, err, errlen);
     if (st != BN_OK) return st;
     bn_vk_allocator *a = calloc(1, sizeof *a);
     if (!a) return bn_errf(err, errlen, BN_ERR_NOMEM, "vulkan: out of memory");
@@ -314,8 +312,8 @@ static bool block_take(struct bn_vk_block *b, VkDeviceSize align, VkDeviceSize s
     return false;
 }
 
-enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
-                           struct bn_vk_region *out, char *err, size_t errlen)
+static enum bn_status alloc_region(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size, bool own_block,
+                                   struct bn_vk_region *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     size = round_up(size ? size : 4, 4);
@@ -326,7 +324,7 @@ enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDevic
     }
     struct bn_vk_block *b = NULL;
     VkDeviceSize off = 0;
-    for (uint32_t i = 0; i < a->n_blocks[cls] && !b; i++)
+    for (uint32_t i = 0; i < a->n_blocks[cls] && !b && !own_block; i++)
         if (!a->blocks[cls][i]->dedicated && block_take(a->blocks[cls][i], a->align, size, &off)) b = a->blocks[cls][i];
     if (!b) {
         /* Make room in the list first, so a failure leaves nothing behind. */
@@ -337,7 +335,7 @@ enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDevic
             a->blocks[cls] = grown;
             a->cap_blocks[cls] = cap;
         }
-        const bool dedicated = size > a->block_size[cls];
+        const bool dedicated = own_block || size > a->block_size[cls];
         bool oom = false;
         enum bn_status st = block_create(a, cls, dedicated ? size : a->block_size[cls], &b, &oom, err, errlen);
         /* No room for a whole block: a block of just this request may
@@ -355,6 +353,18 @@ enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDevic
     out->mapped = b->mapped ? b->mapped + off : NULL;
     out->block = b;
     return BN_OK;
+}
+
+enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
+                           struct bn_vk_region *out, char *err, size_t errlen)
+{
+    return alloc_region(a, cls, size, false, out, err, errlen);
+}
+
+enum bn_status bn_vk_alloc_dedicated(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
+                                     struct bn_vk_region *out, char *err, size_t errlen)
+{
+    return alloc_region(a, cls, size, true, out, err, errlen);
 }
 
 /* Returns [off, off + size) to the free list, merging with neighbours. */

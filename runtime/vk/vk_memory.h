@@ -69,6 +69,10 @@ typedef struct bn_vk_allocator bn_vk_allocator;
 
 enum bn_status bn_vk_allocator_create(const struct bn_vk_device *dev, bn_vk_allocator **out, char *err,
                                       size_t errlen);
+/* BN_VK_HEAP_LIMIT: 0 when unset; bytes, with an optional K, M or G suffix
+ * (powers of 1024). BN_ERR_USAGE for anything else. */
+enum bn_status bn_vk_heap_limit_from_env(uint64_t *limit, char *err, size_t errlen);
+
 /* Frees every block; regions still allocated become invalid. Accepts NULL. */
 void bn_vk_allocator_destroy(bn_vk_allocator *a);
 
@@ -80,6 +84,12 @@ VkDeviceSize bn_vk_max_region(const bn_vk_allocator *a);
  * size named) when no memory type has room or BN_VK_HEAP_LIMIT is reached. */
 enum bn_status bn_vk_alloc(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
                            struct bn_vk_region *out, char *err, size_t errlen);
+/* As bn_vk_alloc, but in a block of its own whatever the size, whose
+ * memory goes back to the driver when the region is freed: for a
+ * short-lived buffer (the bandwidth probe's) that must leave nothing
+ * behind in the shared blocks the engine's figures count. */
+enum bn_status bn_vk_alloc_dedicated(bn_vk_allocator *a, enum bn_vk_mem_class cls, VkDeviceSize size,
+                                     struct bn_vk_region *out, char *err, size_t errlen);
 /* Returns the range to its block and zeroes *r; accepts an empty region.
  * The caller guarantees no pending GPU work still uses it. */
 void bn_vk_free(bn_vk_allocator *a, struct bn_vk_region *r);

@@ -68,6 +68,12 @@ void bn_vk_stream_fail(bn_vk_stream *s, enum bn_status st, const char *msg)
     snprintf(s->err, sizeof s->err, "%s", msg);
 }
 
+void bn_vk_stream_kill(bn_vk_stream *s, enum bn_status st, const char *msg)
+{
+    bn_vk_stream_fail(s, st, msg);
+    s->dead = true;
+}
+
 bool bn_vk_stream_ok(const bn_vk_stream *s) { return s->st == BN_OK; }
 bool bn_vk_stream_pending(const bn_vk_stream *s) { return s->recording; }
 

@@ -47,6 +47,10 @@ void bn_vk_stream_destroy(bn_vk_stream *s);
 
 /* Latches a failure (the first one wins). */
 void bn_vk_stream_fail(bn_vk_stream *s, enum bn_status st, const char *msg);
+/* Latches it for good, as a failed submission of the stream's own does:
+ * for work submitted elsewhere on the device (the bandwidth probe) that
+ * failed or timed out, after which nothing more may run on it. */
+void bn_vk_stream_kill(bn_vk_stream *s, enum bn_status st, const char *msg);
 bool bn_vk_stream_ok(const bn_vk_stream *s);
 
 /* Records one dispatch (see bn_vk_cmd_dispatch). Writes of dispatches with
