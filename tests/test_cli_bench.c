@@ -141,6 +141,21 @@ static bool xml_balanced(const char *s)
     return depth == 0;
 }
 
+/* The file at path, NUL-terminated (malloc'd), *n its length; NULL when
+ * it cannot be read. */
+static char *read_text(const char *path, size_t *n)
+{
+    char *s = test_read_file(path, n);
+    if (!s) return NULL;
+    char *z = realloc(s, *n + 1);
+    if (!z) {
+        free(s);
+        return NULL;
+    }
+    z[*n] = '\0';
+    return z;
+}
+
 static void test_plot(void)
 {
     char args[4096], svg[1100], *out = NULL;
@@ -151,16 +166,9 @@ static void test_plot(void)
     CHECKF(rc == 0, "bench --plot exit %d", rc);
     free(out);
     size_t n = 0;
-    char *s = test_read_file(svg, &n);
+    char *s = read_text(svg, &n);
     CHECK(s != NULL, "the SVG was written");
     if (!s) return;
-    char *z = realloc(s, n + 1);
-    if (!z) {
-        free(s);
-        return;
-    }
-    s = z;
-    s[n] = '\0';
     CHECK(strstr(s, "<svg ") != NULL && strstr(s, "</svg>") != NULL, "an svg element");
     CHECK(xml_balanced(s), "well-formed: the tags balance");
     int bars = 0;
@@ -185,21 +193,40 @@ static void test_plot(void)
     CHECKF(rc == 0, "bench --plot, an odd model name: exit %d", rc);
     free(out);
     remove(odd);
-    s = test_read_file(svg, &n);
+    s = read_text(svg, &n);
     CHECK(s != NULL, "the SVG was written");
     if (!s) return;
-    z = realloc(s, n + 1);
-    if (!z) {
-        free(s);
-        return;
-    }
-    s = z;
-    s[n] = '\0';
     CHECKF(strstr(s, "bench: test_cli_bench m&lt;&amp;??\xc3\xa8.gguf</text>") != NULL, "the title escaped: %.300s", s);
     bool clean = true;
     for (size_t i = 0; i < n; i++) clean &= (unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t';
     CHECK(clean, "no control bytes in the SVG");
     CHECK(xml_balanced(s), "well-formed: the tags balance");
+    free(s);
+    remove(svg);
+
+    /* Every series has a colour of its own, past the ten of the palette:
+     * twelve thread counts, twelve legend entries, twelve fills. */
+    snprintf(args, sizeof args,
+             "bench -m '%s' -p 8 -n 0 -r 1 --min-time 0 -t 1,2,3,4,5,6,7,8,9,10,11,12 --bw-mib 0 --plot '%s'", model, svg);
+    rc = run(args, &out, &lines);
+    CHECKF(rc == 0, "bench --plot, 12 thread counts: exit %d", rc);
+    free(out);
+    s = read_text(svg, &n);
+    CHECK(s != NULL, "the SVG was written");
+    if (!s) return;
+    char fills[16][40];
+    int n_fills = 0, distinct = 0;
+    const char *legend = "width=\"12\" height=\"12\" fill=\"";
+    for (const char *p = s; n_fills < 16 && (p = strstr(p, legend)) != NULL; p += strlen(legend)) {
+        const char *v = p + strlen(legend), *e = strchr(v, '"');
+        snprintf(fills[n_fills], sizeof fills[0], "%.*s", e ? (int)(e - v) : 0, v);
+        bool seen = false;
+        for (int i = 0; i < n_fills; i++) seen |= strcmp(fills[i], fills[n_fills]) == 0;
+        distinct += !seen;
+        n_fills++;
+    }
+    CHECKF(n_fills == 12 && distinct == 12, "12 legend entries in 12 colours (%d entries, %d colours)", n_fills,
+           distinct);
     free(s);
     remove(svg);
 
