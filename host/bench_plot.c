@@ -31,7 +31,8 @@ static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"
 
 /* Fill of series s: the palette, then hues a golden angle apart at two
  * lightnesses, so that no two of MAX_SERIES series share a colour and a
- * bar can always be matched to its legend entry. */
+ * bar can always be matched to its legend entry. Written as #rrggbb, which
+ * every SVG 1.1 renderer reads (hsl() is CSS 3). */
 static void series_color(int s, char *buf, size_t len)
 {
     if (s < PALETTE_SIZE) {
@@ -39,7 +40,20 @@ static void series_color(int s, char *buf, size_t len)
         return;
     }
     const int k = s - PALETTE_SIZE;
-    snprintf(buf, len, "hsl(%d,55%%,%d%%)", (int)fmod(k * 137.508 + 15.0, 360.0), k % 2 ? 62 : 42);
+    const double h = fmod(k * 137.508 + 15.0, 360.0) / 60.0, sat = 0.55, light = k % 2 ? 0.62 : 0.42;
+    const double c = (1.0 - fabs(2.0 * light - 1.0)) * sat, x = c * (1.0 - fabs(fmod(h, 2.0) - 1.0));
+    const double m = light - c / 2.0;
+    double rgb[3];
+    switch ((int)h) { /* the sextant of the hue circle */
+    case 0: rgb[0] = c, rgb[1] = x, rgb[2] = 0; break;
+    case 1: rgb[0] = x, rgb[1] = c, rgb[2] = 0; break;
+    case 2: rgb[0] = 0, rgb[1] = c, rgb[2] = x; break;
+    case 3: rgb[0] = 0, rgb[1] = x, rgb[2] = c; break;
+    case 4: rgb[0] = x, rgb[1] = 0, rgb[2] = c; break;
+    default: rgb[0] = c, rgb[1] = 0, rgb[2] = x; break;
+    }
+    snprintf(buf, len, "#%02x%02x%02x", (unsigned)lround((rgb[0] + m) * 255.0), (unsigned)lround((rgb[1] + m) * 255.0),
+             (unsigned)lround((rgb[2] + m) * 255.0));
 }
 
 /* Length of the well-formed UTF-8 sequence at s (1-4), 0 if there is none

@@ -77,6 +77,7 @@ double bench_cpu_read_bandwidth(size_t bytes, int n_threads, int reps)
 {
     if (n_threads < 1) n_threads = 1;
     if (n_threads > BENCH_MAX_THREADS) n_threads = BENCH_MAX_THREADS;
+    if ((size_t)n_threads > bytes / 4096) n_threads = bytes >= 4096 ? (int)(bytes / 4096) : 1; /* a page a thread */
     if (reps < 1) reps = 1;
     /* 2 MiB aligned so that transparent huge pages can back it, as they
      * back the backend's repacked weights. */

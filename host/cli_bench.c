@@ -30,8 +30,9 @@
  *
  * Before any timing, a device other than the CPU must reproduce the CPU
  * backend's first steps (a 4-token batch, then one decode step; see
- * host/bench_validate.c for the tolerance); if it does not, nothing is reported
- * and the exit code is 3. The CPU backend is the reference (its kernels
+ * host/bench_validate.c for the tolerance); if it does not, none of its
+ * figures are reported and the exit code is 3 (the table's rows of devices
+ * measured before it are printed by then; JSON, CSV and the plot are not). The CPU backend is the reference (its kernels
  * are tested bit for bit against the scalar ones).
  *
  * --profile prints per test a per-op table on stderr: the CPU backend's op
@@ -415,14 +416,20 @@ static bool read_all(int fd, void *buf, size_t n)
  * driver stays mapped in the process that loaded it: it would count in the
  * peak RSS of every device measured after the check (some 50 MiB for
  * lavapipe), the CPU's too. So those checks run in a child process, which
- * sends back what it found; a driver that crashes ends the child, not the
- * run. Fills vk_index per entry; returns 0 or an exit code, said. */
+ * sends back what it found (on macOS, where a forked child may not use the
+ * system frameworks, in this one). Fills vk_index per entry; returns 0 or
+ * an exit code, said. */
 static int check_devices(const struct bench_opts *o, int *vk_index)
 {
     struct device_check c[MAX_LIST];
     memset(c, 0, sizeof c);
     bool any_vulkan = false;
     for (int i = 0; i < o->n_dev; i++) any_vulkan |= strcmp(o->devs[i], "cpu") != 0;
+#if defined(__APPLE__)
+    /* A child that is not exec'd must not use Apple's frameworks, which
+     * MoltenVK's Metal is: here the check runs in this process. */
+    any_vulkan = false;
+#endif
     int fd[2];
     if (!any_vulkan || pipe(fd) != 0) {
         check_each(o, c); /* nothing to load, or no pipe: here, as the child would */
@@ -456,23 +463,36 @@ static int check_devices(const struct bench_opts *o, int *vk_index)
     return 0;
 }
 
-/* Drops the entries that come to a device an earlier one names ("auto"
+/* Drops the entries that come to a device another one names ("auto"
  * without a GPU and "cpu", "vulkan" and "vulkan:0"), with a note: two rows
- * of one device would be one row twice to a script and to the plot.
- * vk_index is kept beside devs. */
+ * of one device would be one row twice to a script and to the plot. Of
+ * "auto" and a name, the name stays: auto may still leave its GPU for the
+ * CPU (a model the GPU cannot run), and a named device that cannot run is
+ * an error, never a CPU row. Of two names, the first stays. vk_index is
+ * kept beside devs. */
 static void drop_aliases(struct bench_opts *o, int *vk_index)
 {
+    bool drop[MAX_LIST] = {false};
+    int same_as[MAX_LIST];
+    for (int i = 0; i < o->n_dev; i++) {
+        const bool i_auto = strcmp(o->devs[i], "auto") == 0;
+        for (int j = 0; j < o->n_dev && !drop[i]; j++) {
+            if (j == i || drop[j] || vk_index[j] != vk_index[i]) continue;
+            const bool j_auto = strcmp(o->devs[j], "auto") == 0;
+            if ((i_auto && !j_auto) || (i_auto == j_auto && j < i)) {
+                drop[i] = true;
+                same_as[i] = j;
+            }
+        }
+    }
     int n = 0;
     for (int i = 0; i < o->n_dev; i++) {
-        int same = -1;
-        for (int j = 0; j < n && same < 0; j++)
-            if (vk_index[j] == vk_index[i]) same = j;
-        if (same >= 0) {
+        if (drop[i]) {
             char what[32];
             if (vk_index[i] < 0) snprintf(what, sizeof what, "the CPU");
             else snprintf(what, sizeof what, "Vulkan device %d", vk_index[i]);
             fprintf(stderr, "bitnet-vk: --device %s is %s here, as %s is: measured once\n", o->devs[i], what,
-                    o->devs[same]);
+                    o->devs[same_as[i]]);
             continue;
         }
         o->devs[n] = o->devs[i];
@@ -710,7 +730,7 @@ static double probe_bandwidth(struct device_run *d, const char *device, int pass
                             "(a smaller --bw-mib?)\n", device, d->o->bw_mib);
     } else {
 #if defined(BN_HAVE_VULKAN)
-        char err[256];
+        char err[256] = "";
         const enum bn_status st = bn_backend_vk_measure_bandwidth(&d->be, bytes, passes, &gbps, err, sizeof err);
         if (st != BN_OK) {
             cli_fail(bn_status_exit_code(st), "%s: %s", device, err);
@@ -932,7 +952,7 @@ int cli_bench(int argc, char **argv)
             if (note[0] && ti == 0) fprintf(stderr, "bitnet-vk: %s\n", note); /* once, not per -t */
             d.on_cpu = strcmp(d.be.iface.name, "cpu") == 0;
             if (d.on_cpu && ti == 0 && cpu_measured) {
-                /* "auto" whose GPU could not run the model, after "cpu" */
+                /* "auto" whose GPU could not run the model, with "cpu" in the list */
                 fprintf(stderr, "bitnet-vk: --device %s: the CPU, measured already: skipped\n", devs[di]);
                 bn_engine_destroy(d.e);
                 d.be.iface.destroy(d.be.ctx);

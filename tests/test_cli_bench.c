@@ -333,20 +333,24 @@ static void test_auto_threads(void)
 }
 
 /* Two names of one device are measured once: "auto" without a GPU is the
- * CPU, and after "cpu" it adds no rows (a GPU, where there is one, adds
- * its own). */
+ * CPU, and beside "cpu" it adds no rows, before it or after it (a GPU,
+ * where there is one, adds its own). */
 static void test_aliases(void)
 {
     char args[2048], *out = NULL;
     int lines;
-    snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device cpu,auto --json", model);
-    int rc = run(args, &out, &lines);
-    CHECKF(rc == 0, "bench --device cpu,auto exit %d", rc);
-    if (!out) return;
-    const int cpu_rows = count(out, "\"device\": \"cpu\""), rows = count(out, "{");
-    CHECKF(cpu_rows == 2 && (rows == 2 || rows == 4), "cpu,auto: the CPU's pp8 and tg2 once (%d cpu rows of %d)",
-           cpu_rows, rows);
-    free(out);
+    static const char *const lists[] = {"cpu,auto", "auto,cpu"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device %s --json", model,
+                 lists[i]);
+        int rc = run(args, &out, &lines);
+        CHECKF(rc == 0, "bench --device %s exit %d", lists[i], rc);
+        if (!out) continue;
+        const int cpu_rows = count(out, "\"device\": \"cpu\""), rows = count(out, "{");
+        CHECKF(cpu_rows == 2 && (rows == 2 || rows == 4), "%s: the CPU's pp8 and tg2 once (%d cpu rows of %d)",
+               lists[i], cpu_rows, rows);
+        free(out);
+    }
 }
 
 int main(void)

@@ -497,6 +497,8 @@ enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint
     if (st != BN_OK) return st;
     struct bn_vk_bandwidth bw;
     st = bn_vk_measure_bandwidth(c->dev, c->alloc, bytes, reps, &bw, err, errlen);
+    if (st == BN_OK && bw.gbps <= 0.0)
+        bn_errf(err, errlen, BN_OK, "vulkan: the copies took no time the timestamps could see (too coarse a clock)");
     if (st == BN_OK) *gbps = bw.gbps;
     if (st == BN_OK || !bw.device_failed) return BN_OK; /* not measured: err says why */
     bn_vk_stream_kill(c->stream, st, err);

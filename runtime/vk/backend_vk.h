@@ -67,9 +67,10 @@ enum bn_status bn_backend_vk_describe(const struct bn_backend *be, struct bn_bac
 /* Device memory bandwidth from a copy shader timed with timestamp queries
  * (runtime/vk/vk_bandwidth.h): *gbps = (bytes read + written) / time, the
  * mean of reps copies of a `bytes` buffer. Waits for recorded work first.
- * When the probe cannot run but the device is fine (no timestamps, no
- * room for its buffers): BN_OK, *gbps = 0 and the reason in err. An error
- * only when its submission failed or timed out: then the device's state is
+ * When the probe cannot measure but the device is fine (no timestamps, no
+ * room for its buffers, a clock too coarse): BN_OK, *gbps = 0 and the
+ * reason in err. An error when the recorded work before it fails, or when
+ * its own submission fails or times out: then the device's state is
  * unknown, and every later forward pass on this backend fails with it. */
 enum bn_status bn_backend_vk_measure_bandwidth(const struct bn_backend *be, uint64_t bytes, int reps, double *gbps,
                                                char *err, size_t errlen);

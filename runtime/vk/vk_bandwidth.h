@@ -29,8 +29,9 @@ struct bn_vk_bandwidth {
 };
 
 /* Copies `bytes` (rounded down to 16, capped at the largest region a
- * descriptor may bind) reps times after a warm-up. BN_ERR_DEVICE when the
- * queue has no timestamps or any Vulkan call fails, with out->device_failed
+ * descriptor may bind) reps times after a warm-up. An error when the queue
+ * has no timestamps (BN_ERR_DEVICE), the probe cannot be set up (no memory)
+ * or any Vulkan call fails, with out->device_failed
  * set when that was the submission or what came after it. The buffers have
  * blocks of their own and are freed before returning either way (after a
  * failed submission, once the device is idle), so the probe leaves no
