@@ -213,8 +213,12 @@ int bench_write_svg(struct cli_output *out, const struct bench_result *r, int n,
              * then the value goes above the roofline. */
             double y_val = YPOS(b->mean + b->stddev) - 4;
             if (roof > 0 && YPOS(roof) > y_val - 12 && YPOS(roof) < y_val + 3) y_val = YPOS(roof) - 4;
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%s</text>\n", xc, y_val,
-                    val);
+            /* Narrow bars (many series) get a smaller value, so that
+             * neighbours' values do not run into each other: a digit of
+             * sans-serif is about 0.6 em wide. */
+            const double font = fmax(6.0, fmin(10.0, (bw - 2.0) / (0.6 * (double)strlen(val))));
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.1f\">%s</text>\n", xc, y_val,
+                    font, val);
             if (roof > 0)
                 fprintf(f, "<line class=\"roofline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" "
                            "stroke-width=\"2\" stroke-dasharray=\"5,3\"><title>roofline %.1f t/s (%.1f GB/s / %.1f MB "
