@@ -87,16 +87,21 @@ static enum bn_status vulkan_name(const char *pref, char *kind, long *index, cha
 }
 
 #if defined(BN_HAVE_VULKAN)
-/* Index of the first CPU-type Vulkan device, found through a short-lived
- * instance (the backend then makes its own). */
-static enum bn_status find_lavapipe(long *index, char *err, size_t errlen)
+/* The device a Vulkan name of kind 'v' (the GPU choice), 'l' (the first
+ * CPU-type device) or 'n' (*index) comes to, found and checked through a
+ * short-lived instance (a backend makes its own); the reason in why when
+ * there is none or it cannot be used. */
+static enum bn_status resolve_vulkan(char kind, long *index, char *why, size_t whylen)
 {
     bn_vk_instance *vi = NULL;
-    enum bn_status st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, err, errlen);
+    enum bn_status st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, whylen);
     if (st != BN_OK) return st;
-    *index = bn_vk_instance_pick_cpu(vi, err, errlen);
+    if (kind == 'v') *index = bn_vk_instance_pick_auto(vi, why, whylen);
+    else if (kind == 'l') *index = bn_vk_instance_pick_cpu(vi, why, whylen);
+    if (*index < 0) st = BN_ERR_DEVICE; /* why says it */
+    else st = bn_vk_instance_check_device(vi, (uint32_t)*index, why, whylen);
     bn_vk_instance_destroy(vi);
-    return *index < 0 ? BN_ERR_DEVICE : BN_OK;
+    return st;
 }
 
 /* Opens the Vulkan backend on device `index` (-1: the auto choice) and
@@ -138,7 +143,7 @@ enum bn_status bn_backend_select(const char *pref, const struct bn_model *m, con
 #if defined(BN_HAVE_VULKAN)
     if (st != BN_OK) return st;
     char why[256];
-    if (kind == 'l' && (st = find_lavapipe(&index, why, sizeof why)) != BN_OK)
+    if (kind == 'l' && (st = resolve_vulkan(kind, &index, why, sizeof why)) != BN_OK)
         return bn_errf(err, errlen, st, "--device %s: %s", pref, why);
     st = make_vulkan(index, m, cpu_opts, out, why, sizeof why);
     if (st != BN_OK) {
@@ -162,15 +167,8 @@ enum bn_status bn_backend_check_device(const char *pref, int *vk_index, char *er
     enum bn_status st = is_auto ? BN_OK : vulkan_name(pref, &kind, &index, err, errlen);
 #if defined(BN_HAVE_VULKAN)
     if (st != BN_OK) return st;
-    bn_vk_instance *vi = NULL;
     char why[256] = "";
-    if ((st = bn_vk_instance_create(&(struct bn_vk_instance_opts){0}, &vi, why, sizeof why)) != BN_OK)
-        return is_auto ? BN_OK : bn_errf(err, errlen, st, "--device %s: %s", pref, why); /* auto: the CPU */
-    if (kind == 'v') index = bn_vk_instance_pick_auto(vi, why, sizeof why);
-    else if (kind == 'l') index = bn_vk_instance_pick_cpu(vi, why, sizeof why);
-    if (index < 0) st = BN_ERR_DEVICE; /* why says it */
-    else st = bn_vk_instance_check_device(vi, (uint32_t)index, why, sizeof why);
-    bn_vk_instance_destroy(vi);
+    st = resolve_vulkan(kind, &index, why, sizeof why);
     if (st == BN_OK) *vk_index = (int)index;
     else if (is_auto) st = BN_OK; /* auto: the CPU, as bn_backend_select would fall back */
     else bn_errf(err, errlen, st, "--device %s: %s", pref, why);
