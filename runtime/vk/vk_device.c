@@ -812,12 +812,16 @@ VkResult bn_vk_queue_submit(const struct bn_vk_device *dev, const VkSubmitInfo *
 
 void bn_vk_device_mark_lost(const struct bn_vk_device *dev) { dev->submits->lost = true; }
 
-bool bn_vk_device_fail_this_wait(const struct bn_vk_device *dev)
+VkResult bn_vk_device_wait_hook(const struct bn_vk_device *dev, VkResult r)
 {
     struct bn_vk_submit_state *s = dev->submits;
-    if (s->fail_wait_at == 0 || s->count < s->fail_wait_at) return false;
-    s->simulated_by = "BN_VK_FAIL_WAIT";
-    return true;
+    if (r != VK_SUCCESS) return r;
+    if (s->fail_wait_at != 0 && s->count >= s->fail_wait_at) {
+        s->simulated_by = "BN_VK_FAIL_WAIT";
+        return VK_ERROR_DEVICE_LOST;
+    }
+    if (s->timeout_wait_at != 0 && s->count == s->timeout_wait_at) return VK_TIMEOUT;
+    return VK_SUCCESS;
 }
 
 enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen)

@@ -142,8 +142,8 @@ int bn_vk_instance_pick_auto(const bn_vk_instance *vi, char *why, size_t whylen)
  * `--device lavapipe` names. */
 int bn_vk_instance_pick_cpu(const bn_vk_instance *vi, char *why, size_t whylen);
 
-/* Queue submissions of one device, counted for the BN_VK_FAIL_SUBMIT and
- * BN_VK_FAIL_WAIT hooks; a lost device is remembered. Reached through a
+/* Queue submissions of one device, counted for the BN_VK_FAIL_SUBMIT,
+ * BN_VK_FAIL_WAIT and BN_VK_TIMEOUT_WAIT hooks; a lost device is remembered. Reached through a
  * pointer so that code holding a const device can submit. */
 struct bn_vk_submit_state {
     uint64_t count;           /* submissions attempted so far                  */
@@ -192,9 +192,11 @@ void bn_vk_device_destroy(struct bn_vk_device *dev); /* accepts NULL */
  * VK_ERROR_DEVICE_LOST without calling the driver. */
 VkResult bn_vk_queue_submit(const struct bn_vk_device *dev, const VkSubmitInfo *si, VkFence fence);
 void bn_vk_device_mark_lost(const struct bn_vk_device *dev);
-/* The BN_VK_FAIL_WAIT hook: whether the wait for the submission just made
- * is to report VK_ERROR_DEVICE_LOST (its work has completed). */
-bool bn_vk_device_fail_this_wait(const struct bn_vk_device *dev);
+/* The BN_VK_FAIL_WAIT and BN_VK_TIMEOUT_WAIT hooks: what the wait for the
+ * submission just made is to report, given r from vkWaitForFences (its
+ * work has completed when r is VK_SUCCESS): VK_ERROR_DEVICE_LOST,
+ * VK_TIMEOUT, or r itself. */
+VkResult bn_vk_device_wait_hook(const struct bn_vk_device *dev, VkResult r);
 /* "vulkan: device lost (...)": one line for a lost device, naming the call
  * that saw it and whether the test hook caused it. Returns BN_ERR_DEVICE. */
 enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen);

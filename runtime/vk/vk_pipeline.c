@@ -178,8 +178,7 @@ enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer
     if (r == VK_ERROR_DEVICE_LOST) return bn_vk_device_lost_error(dev, "vkQueueSubmit", err, errlen);
     BN_VK_TRY(r, st, err, errlen, done);
     r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)dev->fence_timeout_s * 1000000000ull);
-    if (r == VK_SUCCESS && bn_vk_device_fail_this_wait(dev)) r = VK_ERROR_DEVICE_LOST; /* test hooks */
-    if (r == VK_SUCCESS && dev->submits->count == dev->submits->timeout_wait_at) r = VK_TIMEOUT;
+    r = bn_vk_device_wait_hook(dev, r);
     if (r == VK_TIMEOUT)
         return bn_errf(err, errlen, BN_ERR_DEVICE,
                        "vulkan: the device did not finish its work within %u s (hung? BN_VK_TIMEOUT_S raises the "
