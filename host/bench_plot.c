@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "cli_output.h"
+#include "tokenizer_utf8.h"
 
 #define W 960.0
 #define PLOT_H 300.0 /* height of the bars' area */
@@ -56,36 +57,19 @@ static void series_color(int s, char *buf, size_t len)
              (unsigned)lround((rgb[2] + m) * 255.0));
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1-4), 0 if there is none
- * (a stray or overlong byte, a surrogate, a code point past U+10FFFF, or a
- * sequence cut short, as a file name truncated into a title may be). */
-static int utf8_length(const unsigned char *s)
-{
-    int n;
-    uint32_t cp;
-    if (s[0] < 0x80) return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) n = 2, cp = s[0] & 0x1Fu;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF) n = 3, cp = s[0] & 0x0Fu;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4) n = 4, cp = s[0] & 0x07u;
-    else return 0;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 /* Text content or an attribute value. A model's file name goes into the
  * title, and it may hold any bytes: the file says UTF-8 and XML 1.0 allows
  * no control characters but tab and newlines, so anything else becomes '?'
- * rather than a file a browser refuses to draw. */
+ * rather than a file a browser refuses to draw; so does a byte that does
+ * not start a valid UTF-8 character (a stray or overlong byte, a
+ * surrogate, a sequence cut short, as a file name truncated into a title
+ * may be). */
 static void xml_text(FILE *f, const char *text)
 {
-    const unsigned char *s = (const unsigned char *)text;
+    const unsigned char *s = (const unsigned char *)text, *end = s + strlen(text);
     while (*s) {
-        const int n = utf8_length(s);
+        uint32_t cp;
+        const int n = bn_utf8_decode(s, (size_t)(end - s), &cp);
         if (n == 0 || (*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r') || *s == 0x7F) {
             fputc('?', f);
             s++;

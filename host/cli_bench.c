@@ -32,8 +32,9 @@
  * backend's first steps (a 4-token batch, then one decode step; see
  * host/bench_validate.c for the tolerance); if it does not, none of its
  * figures are reported and the exit code is 3 (the table's rows of devices
- * measured before it are printed by then; JSON, CSV and the plot are not). The CPU backend is the reference (its kernels
- * are tested bit for bit against the scalar ones).
+ * measured before it are printed by then; JSON, CSV and the plot are not).
+ * The CPU backend is the reference (its kernels are tested bit for bit
+ * against the scalar ones).
  *
  * --profile prints per test a per-op table on stderr: the CPU backend's op
  * timers, or on Vulkan the device time of every dispatch from timestamp
