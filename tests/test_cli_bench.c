@@ -7,39 +7,24 @@
  * 1 with one line. Speed itself is never checked here (bench/ records it).
  */
 #define _POSIX_C_SOURCE 200809L /* symlink */
+#include <errno.h>
 #include <stdint.h>
-#include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "synth_model.h"
-#include "test_util.h"
+#include "test_cli_util.h"
 
-static char model[1024];
+static char model[1024], scratch[1024];
 
 /* Runs the CLI with args; stdout (malloc'd, NUL-terminated) into *out. */
 static int run(const char *args, char **out, int *stderr_lines)
 {
-    char cmd[4096], outf[1100], errf[1100];
-    snprintf(outf, sizeof outf, "%s/test_cli_bench.out", BN_BINARY_DIR);
-    snprintf(errf, sizeof errf, "%s/test_cli_bench.err", BN_BINARY_DIR);
-    snprintf(cmd, sizeof cmd, "timeout 120 '%s' %s >'%s' 2>'%s'", BN_CLI, args, outf, errf);
-    int st = system(cmd);
-    size_t n = 0;
-    char *o = test_read_file(outf, &n);
-    if (o) {
-        char *z = realloc(o, n + 1);
-        if (z) z[n] = '\0';
-        o = z;
-    }
-    *out = o;
-    size_t en = 0;
-    char *e = test_read_file(errf, &en);
-    *stderr_lines = 0;
-    for (size_t i = 0; e && i < en; i++) *stderr_lines += e[i] == '\n';
-    free(e);
-    remove(outf);
-    remove(errf);
-    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+    struct cli_result r = cli_run(scratch, "", args, 120);
+    *out = r.out;
+    *stderr_lines = r.stderr_lines;
+    free(r.err);
+    return r.exit_code;
 }
 
 static int count(const char *s, const char *needle)
@@ -141,21 +126,6 @@ static bool xml_balanced(const char *s)
     return depth == 0;
 }
 
-/* The file at path, NUL-terminated (malloc'd), *n its length; NULL when
- * it cannot be read. */
-static char *read_text(const char *path, size_t *n)
-{
-    char *s = test_read_file(path, n);
-    if (!s) return NULL;
-    char *z = realloc(s, *n + 1);
-    if (!z) {
-        free(s);
-        return NULL;
-    }
-    z[*n] = '\0';
-    return z;
-}
-
 static void test_plot(void)
 {
     char args[4096], svg[1100], *out = NULL;
@@ -166,7 +136,7 @@ static void test_plot(void)
     CHECKF(rc == 0, "bench --plot exit %d", rc);
     free(out);
     size_t n = 0;
-    char *s = read_text(svg, &n);
+    char *s = test_read_text(svg, &n);
     CHECK(s != NULL, "the SVG was written");
     if (!s) return;
     CHECK(strstr(s, "<svg ") != NULL && strstr(s, "</svg>") != NULL, "an svg element");
@@ -193,7 +163,7 @@ static void test_plot(void)
     CHECKF(rc == 0, "bench --plot, an odd model name: exit %d", rc);
     free(out);
     remove(odd);
-    s = read_text(svg, &n);
+    s = test_read_text(svg, &n);
     CHECK(s != NULL, "the SVG was written");
     if (!s) return;
     CHECKF(strstr(s, "bench: test_cli_bench m&lt;&amp;??\xc3\xa8.gguf</text>") != NULL, "the title escaped: %.300s", s);
@@ -211,7 +181,7 @@ static void test_plot(void)
     rc = run(args, &out, &lines);
     CHECKF(rc == 0, "bench --plot, 12 thread counts: exit %d", rc);
     free(out);
-    s = read_text(svg, &n);
+    s = test_read_text(svg, &n);
     CHECK(s != NULL, "the SVG was written");
     if (!s) return;
     char fills[16][40];
@@ -358,6 +328,11 @@ int main(void)
     struct bn_synth_params p;
     bn_synth_default_params(&p);
     char err[512];
+    snprintf(scratch, sizeof scratch, "%s/test_cli_bench.tmp", BN_BINARY_DIR);
+    if (mkdir(scratch, 0755) != 0 && errno != EEXIST) {
+        CHECKF(0, "mkdir %s", scratch);
+        return test_report("test_cli_bench");
+    }
     snprintf(model, sizeof model, "%s/test_cli_bench.gguf", BN_BINARY_DIR);
     if (bn_synth_write(&p, model, err, sizeof err) != BN_OK) {
         CHECKF(0, "%s", err);

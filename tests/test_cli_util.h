@@ -28,15 +28,8 @@ struct cli_result {
 /* The file as a NUL-terminated string; "" when it cannot be read. */
 static inline char *cli_read_text(const char *path)
 {
-    size_t n = 0;
-    char *t = test_read_file(path, &n);
-    char *s = malloc(n + 1);
-    if (s) {
-        if (t) memcpy(s, t, n);
-        s[n] = '\0';
-    }
-    free(t);
-    return s;
+    char *s = test_read_text(path, NULL);
+    return s ? s : calloc(1, 1);
 }
 
 /* Runs "ENV cli ARGS" through the shell, killed after timeout_s seconds. */

@@ -69,20 +69,6 @@ static int run(const char *cmd, char *out, size_t cap)
     return st == -1 ? -1 : (st >> 8) & 0xff;
 }
 
-static char *read_text(const char *path)
-{
-    size_t n;
-    char *s = test_read_file(path, &n);
-    if (!s) return NULL;
-    char *t = realloc(s, n + 1);
-    if (!t) {
-        free(s);
-        return NULL;
-    }
-    t[n] = '\0';
-    return t;
-}
-
 /* Space-separated integers; returns the count (at most cap). */
 static size_t parse_ints(const char *s, long *v, size_t cap)
 {
@@ -162,9 +148,9 @@ static void check_greedy(const char *dev, int k, const char *tokens)
     double margin[N_GREEDY + 1];
     size_t n_got = rc == 0 ? parse_ints(out, got, N_GREEDY + 1) : 0;
     snprintf(path, sizeof path, "%s/reference/prompt%d.greedy.txt", models_dir, k);
-    char *w = read_text(path);
+    char *w = test_read_text(path, NULL);
     snprintf(path, sizeof path, "%s/reference/prompt%d.margins.txt", models_dir, k);
-    char *m = read_text(path);
+    char *m = test_read_text(path, NULL);
     size_t n_want = w ? parse_ints(w, want, N_GREEDY + 1) : 0;
     size_t n_margin = m ? parse_doubles(m, margin, N_GREEDY + 1) : 0;
     free(w);
@@ -189,7 +175,7 @@ static void check_perplexity(const char *dev, const char *kv)
 {
     char cmd[4096], out[1024], path[1200];
     snprintf(path, sizeof path, "%s/reference/heldout.perplexity.txt", models_dir);
-    char *r = read_text(path);
+    char *r = test_read_text(path, NULL);
     double ref[2] = {0, 0};
     CHECKF(r && parse_doubles(r, ref, 2) == 2, "%s unreadable", path);
     free(r);
@@ -215,7 +201,7 @@ static void check_device(const char *dev, size_t n_vocab)
     for (int k = 1; k <= N_PROMPTS; k++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/reference/prompt%d.tokens.txt", models_dir, k);
-        char *tokens = read_text(path);
+        char *tokens = test_read_text(path, NULL);
         CHECKF(tokens != NULL, "%s unreadable", path);
         if (!tokens) continue;
         tokens[strcspn(tokens, "\n")] = '\0';

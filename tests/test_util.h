@@ -90,6 +90,23 @@ static inline void *test_read_file(const char *path, size_t *size)
     return buf;
 }
 
+/* Reads a whole file as a NUL-terminated string (malloc'd), its length in
+ * *n when n is not NULL; NULL on failure. */
+static inline char *test_read_text(const char *path, size_t *n)
+{
+    size_t len = 0;
+    char *s = test_read_file(path, &len);
+    if (!s) return NULL;
+    char *t = realloc(s, len + 1);
+    if (!t) {
+        free(s);
+        return NULL;
+    }
+    t[len] = '\0';
+    if (n) *n = len;
+    return t;
+}
+
 /* Reads up to max whitespace-separated ids from a text file; -1 if it
  * cannot be opened. */
 static inline int test_read_ids(const char *path, int32_t *ids, int max)

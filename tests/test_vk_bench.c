@@ -13,42 +13,27 @@
  * device may still use.
  */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
-#include <sys/wait.h>
+#include <sys/stat.h>
 
 #include "backend_cpu.h"
 #include "engine.h"
 #include "model.h"
 #include "synth_model.h"
-#include "test_util.h"
+#include "test_cli_util.h"
 #include "test_vk_util.h"
 
-static char model[1024];
+static char model[1024], scratch[1024];
 
-/* Runs the CLI with args; stdout and stderr (malloc'd, NUL-terminated). */
-static int run(const char *args, char **out, char **err)
+/* Runs "ENV cli ARGS"; stdout and stderr (malloc'd, NUL-terminated). */
+static int run(const char *env, const char *args, char **out, char **err)
 {
-    char cmd[8192], outf[1100], errf[1100];
-    snprintf(outf, sizeof outf, "%s/test_vk_bench.out", BN_BINARY_DIR);
-    snprintf(errf, sizeof errf, "%s/test_vk_bench.err", BN_BINARY_DIR);
-    snprintf(cmd, sizeof cmd, "timeout 300 '%s' %s >'%s' 2>'%s'", BN_CLI, args, outf, errf);
-    int st = system(cmd);
-    const char *files[2] = {outf, errf};
-    char **dst[2] = {out, err};
-    for (int i = 0; i < 2; i++) {
-        size_t n = 0;
-        char *s = test_read_file(files[i], &n);
-        if (s) {
-            char *z = realloc(s, n + 1);
-            if (z) z[n] = '\0';
-            else free(s);
-            s = z;
-        }
-        *dst[i] = s;
-        remove(files[i]);
-    }
-    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+    struct cli_result r = cli_run(scratch, env, args, 300);
+    *out = r.out;
+    *err = r.err;
+    return r.exit_code;
 }
 
 /* The number after the first key in s, -1 when there is none. */
@@ -220,6 +205,11 @@ int main(void)
     struct bn_synth_params p;
     bn_synth_default_params(&p);
     char err[512];
+    snprintf(scratch, sizeof scratch, "%s/test_vk_bench.tmp", BN_BINARY_DIR);
+    if (mkdir(scratch, 0755) != 0 && errno != EEXIST) {
+        CHECKF(0, "mkdir %s", scratch);
+        return test_report("test_vk_bench");
+    }
     snprintf(model, sizeof model, "%s/test_vk_bench.gguf", BN_BINARY_DIR);
     if (bn_synth_write(&p, model, err, sizeof err) != BN_OK) {
         CHECKF(0, "%s", err);
@@ -228,7 +218,7 @@ int main(void)
     char args[2048], *out = NULL, *log = NULL;
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 -t 1 --bw-mib 16 --device cpu,vulkan:%d --json --profile",
              model, dev);
-    int rc = run(args, &out, &log);
+    int rc = run("", args, &out, &log);
     CHECKF(rc == 0, "bench --device cpu,vulkan:%d exit %d: %s", dev, rc, log ? log : "");
     double rss_with_vk = -1;
     if (out && log) {
@@ -263,7 +253,7 @@ int main(void)
     /* The CPU's peak RSS is its own: the Vulkan driver that the check of
      * the device list loads (tens of MiB) is not in it. */
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 -t 1 --bw-mib 16 --device cpu --json", model);
-    rc = run(args, &out, &log);
+    rc = run("", args, &out, &log);
     const double rss_alone = out ? json_after(out, "\"peak_rss_mib\": ") : -1;
     CHECKF(rc == 0 && rss_alone > 0 && rss_with_vk > 0 && fabs(rss_with_vk - rss_alone) < 20.0,
            "the CPU's peak RSS: %.1f MiB alone, %.1f MiB before vulkan:%d", rss_alone, rss_with_vk, dev);
@@ -272,10 +262,8 @@ int main(void)
 
     /* A device's settings are checked with the list: a bad one fails before
      * the CPU is measured, with one line and no table. */
-    setenv("BN_VK_TIMEOUT_S", "abc", 1);
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 4 -r 2 --min-time 0 --device cpu,vulkan:%d", model, dev);
-    rc = run(args, &out, &log);
-    unsetenv("BN_VK_TIMEOUT_S");
+    rc = run("BN_VK_TIMEOUT_S=abc", args, &out, &log);
     CHECKF(rc == 1 && out && out[0] == '\0' && log && count(log, "\n") == 1 && strstr(log, "BN_VK_TIMEOUT_S"),
            "BN_VK_TIMEOUT_S=abc: exit %d, stdout '%s', stderr '%s'", rc, out ? out : "", log ? log : "");
     free(out);
@@ -284,11 +272,9 @@ int main(void)
     /* "auto" and a name of the same device: the name stays (auto could
      * still leave the device for the CPU), so its rows are there. The test
      * hook lets auto take a CPU-type device when there is no GPU. */
-    setenv("BN_VK_AUTO_CPU", "1", 1);
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device auto,vulkan:%d --json",
              model, dev);
-    rc = run(args, &out, &log);
-    unsetenv("BN_VK_AUTO_CPU");
+    rc = run("BN_VK_AUTO_CPU=1", args, &out, &log);
     char name[32];
     snprintf(name, sizeof name, "\"device\": \"vulkan:%d\"", dev);
     CHECKF(rc == 0 && out && count(out, name) == 2, "auto,vulkan:%d: exit %d, the named device's 2 rows: %s", dev, rc,
@@ -304,7 +290,7 @@ int main(void)
      * passes, and then says NMSE 0). */
     snprintf(args, sizeof args, "bench -m '%s' -p 8 -n 2 -r 1 --min-time 0 --bw-mib 0 --device vulkan:%d --max-nmse 0 --json", model,
              dev);
-    rc = run(args, &out, &log);
+    rc = run("", args, &out, &log);
     if (rc == 0) {
         CHECK(out && strstr(out, "\"nmse\": 0,") != NULL, "accepted at tolerance 0 only when bit-exact");
     } else {
