@@ -820,8 +820,25 @@ VkResult bn_vk_device_wait_hook(const struct bn_vk_device *dev, VkResult r)
         s->simulated_by = "BN_VK_FAIL_WAIT";
         return VK_ERROR_DEVICE_LOST;
     }
-    if (s->timeout_wait_at != 0 && s->count == s->timeout_wait_at) return VK_TIMEOUT;
+    if (s->timeout_wait_at != 0 && s->count == s->timeout_wait_at) {
+        s->simulated_by = "BN_VK_TIMEOUT_WAIT";
+        return VK_TIMEOUT;
+    }
     return VK_SUCCESS;
+}
+
+enum bn_status bn_vk_device_timeout_error(const struct bn_vk_device *dev, char *err, size_t errlen)
+{
+    const struct bn_vk_submit_state *s = dev->submits;
+    if (s->simulated_by)
+        return bn_errf(err, errlen, BN_ERR_DEVICE,
+                       "vulkan: the device did not finish its work (a timeout at queue submission %llu, simulated by "
+                       "%s)",
+                       (unsigned long long)s->count, s->simulated_by);
+    return bn_errf(err, errlen, BN_ERR_DEVICE,
+                   "vulkan: the device did not finish its work within %u s (hung? BN_VK_TIMEOUT_S raises the limit; "
+                   "a smaller -b shortens each submission)",
+                   dev->fence_timeout_s);
 }
 
 enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen)

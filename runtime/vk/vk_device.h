@@ -200,6 +200,10 @@ VkResult bn_vk_device_wait_hook(const struct bn_vk_device *dev, VkResult r);
 /* "vulkan: device lost (...)": one line for a lost device, naming the call
  * that saw it and whether the test hook caused it. Returns BN_ERR_DEVICE. */
 enum bn_status bn_vk_device_lost_error(const struct bn_vk_device *dev, const char *call, char *err, size_t errlen);
+/* "vulkan: the device did not finish its work ...": one line for a fence
+ * wait that timed out, with the limit, or naming the hook that simulated
+ * it. Returns BN_ERR_DEVICE. */
+enum bn_status bn_vk_device_timeout_error(const struct bn_vk_device *dev, char *err, size_t errlen);
 
 /* Every VkResult goes through this: on failure it writes "CALL failed:
  * VK_ERROR_X (file:line)" into err and jumps to the given label. */

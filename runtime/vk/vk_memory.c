@@ -503,7 +503,10 @@ void bn_vk_transfer_destroy(bn_vk_transfer *t)
 
 VkDeviceSize bn_vk_transfer_chunk(const bn_vk_transfer *t)
 {
+    /* Within a staging block, which a heap cap shrinks, so that a small
+     * model's upload fits the room a small heap has. */
     VkDeviceSize m = bn_vk_max_region(t->alloc);
+    m = min_size(m, t->alloc->block_size[BN_VK_MEM_STAGING]);
     return m < STAGING_CHUNK ? m : STAGING_CHUNK;
 }
 

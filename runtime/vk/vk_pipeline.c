@@ -179,11 +179,7 @@ enum bn_status bn_vk_submit_wait(const struct bn_vk_device *dev, VkCommandBuffer
     BN_VK_TRY(r, st, err, errlen, done);
     r = dev->fn.vkWaitForFences(dev->device, 1, &fence, VK_TRUE, (uint64_t)dev->fence_timeout_s * 1000000000ull);
     r = bn_vk_device_wait_hook(dev, r);
-    if (r == VK_TIMEOUT)
-        return bn_errf(err, errlen, BN_ERR_DEVICE,
-                       "vulkan: the device did not finish its work within %u s (hung? BN_VK_TIMEOUT_S raises the "
-                       "limit; a smaller -b shortens each submission)",
-                       dev->fence_timeout_s);
+    if (r == VK_TIMEOUT) return bn_vk_device_timeout_error(dev, err, errlen);
     if (r == VK_ERROR_DEVICE_LOST) {
         bn_vk_device_mark_lost(dev);
         return bn_vk_device_lost_error(dev, "vkWaitForFences", err, errlen);
