@@ -552,7 +552,9 @@ enum bn_status bn_gguf_open(const char *path, bn_gguf **out, char *err, size_t e
     *out = NULL;
     if (!path) return bn_errf(err, errlen, BN_ERR_USAGE, "bn_gguf_open: path is NULL");
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is then
+     * refused below as not a regular file. No effect on a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return bn_errf(err, errlen, BN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {

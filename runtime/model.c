@@ -92,19 +92,43 @@ static enum bn_status read_hparams(struct binder *b)
         return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
                        "%s: %s.attention.head_count_kv is %u, expected a divisor of head_count %u", b->file, b->prefix,
                        hp->n_head_kv, hp->n_head);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    if ((st = get_u32_key(b, "attention.key_length", &hp->head_dim, false)) != BN_OK) return st;
-    if (hp->head_dim == 0 || hp->head_dim % 2 != 0 || (uint64_t)hp->head_dim * hp->n_head > MAX_WIDTH)
-        return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: head dimension %u is not a usable even size", b->file,
-                       hp->head_dim);
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.key_length", b->prefix);
+    bool have_key_length = false;
+    if ((st = bn_gguf_get_u32_opt(b->m->gguf, key, &hp->head_dim, &have_key_length, b->err, b->errlen)) != BN_OK)
+        return st;
+    if (!have_key_length) {
+        if (hp->n_embd % hp->n_head != 0)
+            return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
+                           "%s: %s.embedding_length %u is not a multiple of attention.head_count %u (and no "
+                           "attention.key_length gives the head size)",
+                           b->file, b->prefix, hp->n_embd, hp->n_head);
+        hp->head_dim = hp->n_embd / hp->n_head;
+    }
+    const uint32_t max_head_dim = MAX_WIDTH / hp->n_head;
+    if (hp->head_dim < 2 || hp->head_dim % 2 != 0 || hp->head_dim > max_head_dim)
+        return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: %s is %u, expected an even 2..%u (for %u heads)", b->file,
+                       have_key_length ? key : "the head size embedding_length / attention.head_count", hp->head_dim,
+                       max_head_dim & ~1u, hp->n_head);
+    /* Values the size of keys: the only layout the attention ops know. */
+    uint32_t value_length = hp->head_dim;
+    if ((st = get_u32_key(b, "attention.value_length", &value_length, false)) != BN_OK) return st;
+    if (value_length != hp->head_dim)
+        return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
+                       "%s: %s.attention.value_length is %u, expected the key size %u (other value sizes are not "
+                       "supported)",
+                       b->file, b->prefix, value_length, hp->head_dim);
     hp->n_rot = hp->head_dim;
     if ((st = get_u32_key(b, "rope.dimension_count", &hp->n_rot, false)) != BN_OK) return st;
     if (hp->n_rot == 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
         return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: %s.rope.dimension_count is %u, expected an even 2..%u",
                        b->file, b->prefix, hp->n_rot, hp->head_dim);
-    if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 0.0f))
-        return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: rms epsilon and rope.freq_base must be positive",
-                       b->file);
+    if (!(hp->rms_eps > 0.0f))
+        return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: %s.attention.layer_norm_rms_epsilon is %g, expected > 0",
+                       b->file, b->prefix, (double)hp->rms_eps);
+    if (!(hp->rope_base > 0.0f))
+        return bn_errf(b->err, b->errlen, BN_ERR_MODEL, "%s: %s.rope.freq_base is %g, expected > 0", b->file, b->prefix,
+                       (double)hp->rope_base);
     if (hp->n_ctx_train == 0) hp->n_ctx_train = 4096;
     uint32_t ft = 0;
     if ((st = bn_gguf_get_u32_opt(b->m->gguf, "general.file_type", &ft, NULL, b->err, b->errlen)) != BN_OK) return st;
@@ -305,12 +329,32 @@ static enum bn_status bind_model(struct binder *b)
         return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
                        "%s: %s.vocab_size is %u but 'token_embd.weight' has %u rows", b->file, b->prefix, vocab_key,
                        hp->n_vocab);
+    /* Every id the tokenizer can produce needs an embedding row (more rows
+     * than tokens, a padded embedding, is fine). */
+    const struct bn_gguf_kv *tokens = NULL;
+    bool have_tokens = false;
+    if ((st = bn_gguf_get_arr_opt(m->gguf, "tokenizer.ggml.tokens", BN_GGUF_STRING, &tokens, &have_tokens, b->err,
+                                  b->errlen)) != BN_OK)
+        return st;
+    if (have_tokens && tokens->arr_n > hp->n_vocab)
+        return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
+                       "%s: tokenizer.ggml.tokens has %llu tokens but 'token_embd.weight' has %u rows", b->file,
+                       (unsigned long long)tokens->arr_n, hp->n_vocab);
     if ((st = bind_table(b, "token_embd.weight", true, &m->tok_embd)) != BN_OK) return st;
     if ((st = bind_table(b, "output.weight", false, &m->output)) != BN_OK) return st;
     hp->tied_head = m->output == NULL;
     if (!m->output) m->output = m->tok_embd;
     if ((st = bind_vector(b, "output_norm.weight", hp->n_embd, true, &m->output_norm)) != BN_OK) return st;
     if ((st = bind_vector(b, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs)) != BN_OK) return st;
+    /* Each angle is divided by its factor. */
+    for (uint32_t j = 0; m->rope_freqs && j < hp->n_rot / 2; j++) {
+        float f;
+        memcpy(&f, (const uint8_t *)m->rope_freqs->data + (size_t)j * sizeof f, sizeof f);
+        if (!(f > 0.0f) || !isfinite(f))
+            return bn_errf(b->err, b->errlen, BN_ERR_MODEL,
+                           "%s: tensor 'rope_freqs.weight' element %u is %g, expected a finite number > 0", b->file,
+                           j, (double)f);
+    }
 
     m->layers = calloc(hp->n_layer, sizeof *m->layers);
     if (!m->layers) return bn_errf(b->err, b->errlen, BN_ERR_NOMEM, "%s: out of memory", b->file);

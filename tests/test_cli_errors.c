@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gguf_writer.h"
+#include "tensor_types.h"
 #include "synth_model.h"
 #include "test_util.h"
 
@@ -266,6 +267,96 @@ static void wrong_key_types(void)
     (void)q;
 }
 
+/* Like expect_bad_model, and the message names `needle` (the field). */
+static void expect_bad_field(const char *what, const uint8_t *data, size_t n, const char *needle)
+{
+    char path[1100], args[4096];
+    expect_bad_model(what, data, n);
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    snprintf(args, sizeof args, "info -m '%s'", path);
+    struct result r = run_cli(args);
+    CHECKF(strstr(r.first_line, needle) != NULL, "%s: the message names %s: %s", what, needle, r.first_line);
+}
+
+/* The synthetic tiny model with one more key or tensor, in memory. */
+static uint8_t *synth_with(const char *key, uint32_t value, bool rope_freqs_zero, size_t *n)
+{
+    struct bn_synth_params p;
+    bn_synth_default_params(&p);
+    bn_gguf_writer *w = NULL;
+    char err[512];
+    CHECK(bn_synth_build(&p, &w, err, sizeof err) == BN_OK, err);
+    if (!w) return NULL;
+    bool ok = !key || bn_gguf_writer_add_u32(w, key, value);
+    if (rope_freqs_zero) {
+        const uint64_t half = p.n_embd / p.n_head / 2;
+        float zeros[256] = {0};
+        zeros[0] = 1.0f; /* a bad element other than the first is found too */
+        ok = ok && bn_gguf_writer_add_tensor(w, "rope_freqs.weight", BN_TYPE_F32, 1, &half, zeros, half * 4);
+    }
+    uint8_t *data = NULL;
+    CHECK(ok && bn_gguf_writer_to_memory(w, &data, n, err, sizeof err) == BN_OK, "synthetic model with one more field");
+    bn_gguf_writer_destroy(w);
+    return data;
+}
+
+/* Hyperparameters a model loads with only if they fit together: each
+ * refusal names the key (or tensor) and the value. */
+static void inconsistent_fields(void)
+{
+    size_t n = 0;
+    uint8_t *d = synth_with("bitnet-b1.58.attention.value_length", 32, false, &n);
+    if (d) expect_bad_field("value_length 32 with keys of 64", d, n, "attention.value_length is 32");
+    free(d);
+    d = synth_with("bitnet-b1.58.attention.key_length", 4194304, false, &n);
+    if (d) expect_bad_field("key_length 4194304", d, n, "attention.key_length is 4194304");
+    free(d);
+    d = synth_with(NULL, 0, true, &n);
+    if (d) expect_bad_field("rope_freqs of zeros", d, n, "'rope_freqs.weight' element 1 is 0");
+    free(d);
+
+    d = synth_with(NULL, 0, false, &n);
+    if (!d) return;
+    struct layout l = walk(d);
+    /* 6 heads do not divide an embedding of 256. */
+    for (size_t i = 0; i < l.n_kv && i < 64; i++) {
+        const char *key = "bitnet-b1.58.attention.head_count";
+        if (get_u64(d + l.kv[i]) == strlen(key) && memcmp(d + l.kv[i] + 8, key, strlen(key)) == 0) {
+            const size_t at = kv_value(d, &l, i);
+            const uint32_t save = get_u32(d + at);
+            put_u32(d + at, 6);
+            expect_bad_field("6 heads over 256", d, n, "embedding_length 256 is not a multiple of attention.head_count 6");
+            put_u32(d + at, save);
+        }
+    }
+    /* More tokens than embedding rows: token_embd.weight of 200 rows (the
+     * data stays, the shape shrinks) and vocab_size 200. */
+    for (size_t i = 0; i < l.n_kv && i < 64; i++) {
+        const char *key = "bitnet-b1.58.vocab_size";
+        if (get_u64(d + l.kv[i]) == strlen(key) && memcmp(d + l.kv[i] + 8, key, strlen(key)) == 0)
+            put_u32(d + kv_value(d, &l, i), 200);
+    }
+    for (size_t i = 0; i < l.n_tensors && i < 64; i++) {
+        const char *name = "token_embd.weight";
+        if (get_u64(d + l.tensor[i]) == strlen(name) && memcmp(d + l.tensor[i] + 8, name, strlen(name)) == 0)
+            put_u64(d + l.tensor[i] + 8 + strlen(name) + 4 + 8, 200); /* ne[1] */
+    }
+    expect_bad_field("300 tokens over 200 rows", d, n,
+                     "tokenizer.ggml.tokens has 300 tokens but 'token_embd.weight' has 200 rows");
+    free(d);
+
+    /* A FIFO with no writer: refused at once, not waited on. */
+    char fifo[1100], args[2048];
+    snprintf(fifo, sizeof fifo, "%s/fifo.gguf", dir);
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    snprintf(args, sizeof args, "info -m '%s'", fifo);
+    struct result r = run_cli(args);
+    CHECKF(r.exit_code == 2 && r.stderr_lines == 1 && strstr(r.first_line, "not a regular file"),
+           "a FIFO as the model: exit %d: %s", r.exit_code, r.first_line);
+    unlink(fifo);
+}
+
 static void usage_errors(const char *model)
 {
     char args[4096];
@@ -279,9 +370,9 @@ static void usage_errors(const char *model)
     snprintf(args, sizeof args, "generate -m '%s' --tokens '1' --temp abc", model);
     r = run_cli(args);
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "bad --temp: exit %d %s", r.exit_code, r.first_line);
-    snprintf(args, sizeof args, "generate -m '%s' --tokens '1' -n 0", model);
+    snprintf(args, sizeof args, "generate -m '%s' --tokens '1' -n -3", model);
     r = run_cli(args);
-    CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "-n 0: exit %d %s", r.exit_code, r.first_line);
+    CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "-n -3: exit %d %s", r.exit_code, r.first_line);
     snprintf(args, sizeof args, "generate -m '%s' --tokens '1' -c -5", model);
     r = run_cli(args);
     CHECKF(r.exit_code == 1 && r.stderr_lines == 1, "-c -5: exit %d %s", r.exit_code, r.first_line);
@@ -369,6 +460,7 @@ int main(void)
     special_output(model);
     hostile_files(good, n);
     wrong_key_types();
+    inconsistent_fields();
     free(good);
     return test_report("test_cli_errors");
 }
