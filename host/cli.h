@@ -45,6 +45,11 @@ const char *cli_flag_value(int argc, char **argv, int *i);
  * or an exit code after printing the error (1: cannot open or read). */
 int cli_read_file(const char *path, char **text, size_t *len);
 
+/* Flushes standard output. False when a write to it has failed (a full
+ * disk, or a closed pipe while SIGPIPE is ignored): the caller stops and
+ * reports it, since nobody reads what follows. */
+bool cli_stdout_flush(void);
+
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

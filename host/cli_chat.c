@@ -102,9 +102,14 @@ static int answer(struct chat_state *s, int turn, bool *stop)
             *stop = true;
             break;
         }
-        size_t k = bn_tokenizer_decode_stream(o->tok, &detok, tok, s->piece, s->piece_cap);
-        fwrite(s->piece, 1, k, stdout);
-        fflush(stdout);
+        if (o->special || !bn_tokenizer_is_control(o->tok, tok)) {
+            size_t k = bn_tokenizer_decode_stream(o->tok, &detok, tok, s->piece, s->piece_cap);
+            fwrite(s->piece, 1, k, stdout);
+        }
+        if (!cli_stdout_flush()) {
+            rc = cli_fail(3, "cannot write to standard output: ending the chat");
+            break;
+        }
         if (o->verbose_prompt && !remember_answer_id(s, gen, tok)) {
             rc = cli_fail(3, "out of memory");
             break;
@@ -121,7 +126,7 @@ static int answer(struct chat_state *s, int turn, bool *stop)
     s->n_gen += gen;
     fwrite(s->piece, 1, bn_tokenizer_decode_flush(o->tok, &detok, s->piece, s->piece_cap), stdout);
     putchar('\n');
-    fflush(stdout);
+    if (!cli_stdout_flush() && rc == 0) rc = cli_fail(3, "cannot write to standard output: ending the chat");
     if (rc == 0 && o->verbose_prompt) print_ids("answer", turn, start, s->answer, gen);
     return rc;
 }
@@ -147,9 +152,10 @@ static int turn_run(struct chat_state *s, int turn, const char *line, size_t len
 
     uint32_t pos = bn_engine_pos(o->engine);
     if (n >= s->n_ctx - pos) {
-        fprintf(stderr, "bitnet-vk: context full: this turn needs %zu tokens, %u of %u are left: ending the chat\n", n,
+        /* Nothing of it was evaluated: the conversation is as it was, and a
+         * shorter message may still fit. */
+        fprintf(stderr, "bitnet-vk: message skipped: it needs %zu tokens and %u of the context's %u are left\n", n,
                 s->n_ctx - pos, s->n_ctx);
-        *stop = true;
         free(ids);
         return 0;
     }

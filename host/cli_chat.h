@@ -20,6 +20,7 @@ struct cli_chat_opts {
     const char *format;       /* --chat-template NAME, or NULL: from the model  */
     long n_predict;           /* tokens per answer; -1: until it ends           */
     bool verbose_prompt;      /* prompt and answer ids on stderr, per turn      */
+    bool special;             /* print control tokens in answers as their text  */
     double t_load;            /* seconds, for the summary line                  */
     const char *backend_name;
 };

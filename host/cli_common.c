@@ -116,6 +116,11 @@ const char *cli_flag_value(int argc, char **argv, int *i)
     return argv[*i];
 }
 
+bool cli_stdout_flush(void)
+{
+    return fflush(stdout) == 0 && !ferror(stdout);
+}
+
 double cli_now(void)
 {
     struct timespec ts;

@@ -1,6 +1,8 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "cli_engine.h"
+#include "model.h"
 #include "status.h"
 
 enum bn_status cli_open_engine(const char *device, const struct bn_model *m, const struct bn_backend_cpu_opts *cpu,
@@ -25,4 +27,14 @@ enum bn_status cli_open_engine(const char *device, const struct bn_model *m, con
         *e = NULL;
     }
     return st;
+}
+
+void cli_warn_context(const struct bn_model *m, const bn_engine *e)
+{
+    const uint32_t n_ctx = bn_engine_n_ctx(e), n_train = m->hp.n_ctx_train;
+    if (n_train > 0 && n_ctx > n_train)
+        fprintf(stderr,
+                "bitnet-vk: warning: the context of %u tokens is longer than the model was trained on (%u): text past "
+                "position %u may degrade\n",
+                n_ctx, n_train, n_train);
 }

@@ -21,4 +21,8 @@ enum bn_status cli_open_engine(const char *device, const struct bn_model *m, con
                                const struct bn_engine_params *ep, struct bn_backend *be, bn_engine **e, char *note,
                                size_t note_len, char *err, size_t errlen);
 
+/* A warning on stderr when the engine's context is longer than the one
+ * the model was trained with (positions past it are untested ground). */
+void cli_warn_context(const struct bn_model *m, const bn_engine *e);
+
 #endif

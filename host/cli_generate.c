@@ -3,6 +3,7 @@
  * `generate --chat` opens the same way, then hands over to cli_chat.c.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct run_opts {
     bool head_q8;            /* --head q8                 */
     enum bn_kv_type kv_type;
     bool ids;                /* print generated ids         */
+    bool special;            /* print control tokens' text  */
     bool all;                /* logits at every position    */
     bool ignore_eos;
     bool no_bos;
@@ -55,10 +57,11 @@ static void print_generate_help(void)
            "  -p, --prompt TEXT      prompt text\n"
            "  -f, --file FILE        read the prompt from a file (bytes verbatim)\n"
            "      --tokens \"IDS\"     prompt as token ids (no BOS is added)\n"
-           "  -n, --n-predict N      tokens to generate (default 64; -1 = until the context is full)\n"
-           "  -c, --ctx-size N       context length (default: the model's, at most 4096)\n"
+           "  -n, --n-predict N      tokens to generate (default 64; -1 = until the context is full,\n"
+           "                         0 = none: evaluate the prompt only)\n"
+           "  -c, --ctx-size N       context length (default or 0: the model's, at most 4096)\n"
            "  -b, --batch-size N     most prompt tokens per forward pass (default 512)\n"
-           "  -t, --threads N        CPU threads (default: the physical cores)\n"
+           "  -t, --threads N        CPU threads (default or -1: the physical cores)\n"
            "      --head H           f16 | q8: head from the file, or an int8 copy made at load\n"
            "                         (half the bytes per token; see docs/numerics.md)\n"
            "      --device D         auto | cpu | vulkan | vulkan:N | lavapipe (default auto)\n"
@@ -69,15 +72,16 @@ static void print_generate_help(void)
            "      --min-p P          (default 0.05, 0 = off)\n"
            "      --repeat-penalty R (default 1.0 = off)\n"
            "      --repeat-last-n N  (default 64, -1 = whole context)\n"
-           "  -s, --seed N           sampler seed (default: random, printed on stderr)\n"
+           "  -s, --seed N           sampler seed (default or -1: random, printed on stderr)\n"
            "      --ids              print generated token ids instead of text\n"
-           "      --ignore-eos       keep generating after an end-of-generation token\n"
+           "      --special          print control tokens (<|eot_id|>, ...) as their text\n"
+           "      --ignore-eos       never pick an end-of-generation token: generate all -n tokens\n"
            "      --ctx-shift        when the context is full, keep its last half and go on\n"
            "                         (default: stop with a message)\n"
            "      --no-bos           do not add BOS to a text prompt\n"
            "      --chat             interactive chat: one message per line on stdin, Ctrl-D ends;\n"
            "                         -n limits each answer (default: until the model ends it)\n"
-           "      --system TEXT      chat: the system message\n"
+           "      --system TEXT      chat: the system message (-p TEXT with --chat is the same)\n"
            "      --chat-template T  chat: bitnet | llama3 | none (default: from the model)\n"
            "      --verbose-prompt   print the prompt token ids on stderr (chat: each turn's and answer's)\n");
 }
@@ -85,8 +89,9 @@ static void print_generate_help(void)
 static void print_logits_help(void)
 {
     printf("usage: bitnet-vk logits -m MODEL --tokens \"1 2 3\" -o OUT.f32 [--all] [options]\n"
-           "  writes raw little-endian float32 logits: the last position (n_vocab floats),\n"
-           "  or every position with --all (n_tokens * n_vocab floats)\n"
+           "  writes raw little-endian float32 logits to OUT.f32 (\"-\": standard output):\n"
+           "  the last position (n_vocab floats), or every position with --all\n"
+           "  (n_tokens * n_vocab floats)\n"
            "  options: -c N, -b N, -t N, --device D, --kv-type f16|f32, --head f16|q8\n");
 }
 
@@ -123,13 +128,15 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
             o->device = v;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             VALUE();
-            if (!cli_parse_long(a, v, 1, 1 << 20, &o->n_ctx)) return 1;
+            if (!cli_parse_long(a, v, 0, 1 << 20, &o->n_ctx)) return 1;
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
             VALUE();
             if (!cli_parse_long(a, v, 1, 1 << 20, &o->n_batch)) return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             VALUE();
-            if (!cli_parse_long(a, v, 1, 1024, &o->n_threads)) return 1;
+            if (!cli_parse_long(a, v, -1, 1024, &o->n_threads)) return 1;
+            if (o->n_threads == 0) return cli_fail(1, "-t: 0 threads; give N >= 1, or -1 for the default");
+            if (o->n_threads < 0) o->n_threads = 0; /* -1, as in llama.cpp: the default */
         } else if (!strcmp(a, "--head")) {
             VALUE();
             if (!strcmp(v, "q8")) o->head_q8 = true;
@@ -154,7 +161,6 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
         } else if (!logits_cmd && (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))) {
             VALUE();
             if (!cli_parse_long(a, v, -1, 1 << 24, &l)) return 1;
-            if (l == 0) return cli_fail(1, "-n: 0 tokens to generate; give -1 (until the context is full) or N >= 1");
             o->n_predict = l;
             o->n_given = true;
         } else if (!logits_cmd && !strcmp(a, "--temp")) {
@@ -179,11 +185,13 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
             o->sp.repeat_last_n = (int32_t)l;
         } else if (!logits_cmd && (!strcmp(a, "-s") || !strcmp(a, "--seed"))) {
             VALUE();
-            if (!cli_parse_u64(a, v, &u)) return 1;
-            o->sp.seed = u;
-            o->seed_given = true;
+            o->seed_given = strcmp(v, "-1") != 0; /* -1, as in llama.cpp: a random seed */
+            if (o->seed_given && !cli_parse_u64(a, v, &u)) return 1;
+            o->sp.seed = o->seed_given ? u : 0;
         } else if (!logits_cmd && !strcmp(a, "--ids")) {
             o->ids = true;
+        } else if (!logits_cmd && !strcmp(a, "--special")) {
+            o->special = true;
         } else if (!logits_cmd && !strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
         } else if (!logits_cmd && !strcmp(a, "--ctx-shift")) {
@@ -214,9 +222,14 @@ static int parse_opts(int argc, char **argv, bool logits_cmd, struct run_opts *o
         if (!o->tokens) return cli_fail(1, "logits: --tokens \"IDS\" is required");
         if (!o->out) return cli_fail(1, "logits: -o OUT.f32 is required");
     } else if (o->chat) {
-        if (sources != 0)
-            return cli_fail(1, "generate --chat reads the conversation from standard input: -p, -f and --tokens do "
-                               "not apply");
+        /* As in llama.cpp's and bitnet.cpp's conversation mode, -p is the
+         * system message: the conversation itself comes from stdin. */
+        if (o->prompt && o->system) return cli_fail(1, "generate --chat: -p and --system both give the system message");
+        if (o->prompt) o->system = o->prompt;
+        o->prompt = NULL;
+        if (o->prompt_file || o->tokens)
+            return cli_fail(1, "generate --chat reads the conversation from standard input: -f and --tokens do not "
+                               "apply (the system message is --system TEXT or -p TEXT)");
         if (o->ids || o->ignore_eos || o->no_bos)
             return cli_fail(1, "generate --chat: --ids, --ignore-eos and --no-bos do not apply");
     } else if (sources != 1) {
@@ -275,25 +288,29 @@ static int run_accept_input(struct run *r, const int32_t *ids, uint32_t n)
             return cli_fail(1, "token id %d out of range (vocabulary has %u tokens)", (int)ids[i], r->model->hp.n_vocab);
     if (r->note[0]) fprintf(stderr, "bitnet-vk: %s\n", r->note);
     r->note[0] = '\0';
+    cli_warn_context(r->model, r->engine);
     return 0;
 }
 
-static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **ids, uint32_t *n)
+/* The prompt's ids, and for a text prompt (-p or -f) the text itself in
+ * *text (malloc'd; the caller frees it), which is echoed before the
+ * continuation. */
+static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **ids, uint32_t *n, char **text,
+                      size_t *len)
 {
     if (o->tokens) return cli_parse_tokens(o->tokens, ids, n) ? 0 : 1;
-    char *text = NULL;
-    size_t len = 0;
     int rc;
     if (o->prompt_file) {
-        if ((rc = cli_read_file(o->prompt_file, &text, &len)) != 0) return rc;
+        if ((rc = cli_read_file(o->prompt_file, text, len)) != 0) return rc;
     } else {
-        len = strlen(o->prompt);
+        *len = strlen(o->prompt);
+        if (!(*text = malloc(*len + 1))) return cli_fail(3, "out of memory");
+        memcpy(*text, o->prompt, *len + 1);
     }
     char err[512];
     size_t count = 0;
     bool bos = !o->no_bos && bn_tokenizer_add_bos(r->tok);
-    enum bn_status st = bn_tokenizer_encode(r->tok, text ? text : o->prompt, len, bos, true, ids, &count, err, sizeof err);
-    free(text);
+    enum bn_status st = bn_tokenizer_encode(r->tok, *text, *len, bos, true, ids, &count, err, sizeof err);
     if (st != BN_OK) return cli_fail(bn_status_exit_code(st), "%s", err);
     if (count == 0) {
         free(*ids);
@@ -302,6 +319,77 @@ static int prompt_ids(const struct run_opts *o, const struct run *r, int32_t **i
     }
     *n = (uint32_t)count;
     return 0;
+}
+
+/* How each step's next token is chosen, and what the engine hands back for
+ * it. Greedy decoding needs only the argmax: with a backend argmax op (the
+ * GPU) the logits never leave the device, one id comes back per token.
+ * Sampling with top-k and no penalty (which needs every logit) likewise
+ * needs only the k best: ids and values come back, not the logits, and
+ * bn_sampler_sample_candidates draws the token bn_sampler_sample would.
+ * --ignore-eos takes the end-of-generation tokens out of the choice, as
+ * llama.cpp's logit bias of -inf does: the engine is asked for that many
+ * more candidates, and those tokens are dropped from them (or from the full
+ * logits). */
+enum pick_kind { PICK_ARGMAX, PICK_TOPK, PICK_LOGITS };
+
+struct picker {
+    enum pick_kind kind;
+    bool greedy;          /* PICK_TOPK: the best allowed candidate, no draw      */
+    uint32_t k_engine;    /* PICK_TOPK: candidates asked of the engine           */
+    const bn_tokenizer *ban; /* --ignore-eos: its end-of-generation ids never win */
+    uint32_t n_vocab;
+    int32_t next;         /* PICK_ARGMAX: the engine's choice                     */
+    int32_t ids[BN_ENGINE_TOPK_MAX];
+    float *logits;        /* n_vocab floats; PICK_TOPK uses the first k_engine    */
+};
+
+static void picker_init(struct picker *p, const struct bn_sampler_params *sp, const bn_tokenizer *tok, bool ignore_eos,
+                        uint32_t n_vocab, float *logits)
+{
+    uint32_t n_ban = 0;
+    for (uint32_t id = 0; ignore_eos && id < n_vocab; id++) n_ban += bn_tokenizer_is_eog(tok, (int32_t)id);
+    *p = (struct picker){.ban = n_ban ? tok : NULL, .n_vocab = n_vocab, .logits = logits};
+    const uint32_t kmax = n_vocab < BN_ENGINE_TOPK_MAX ? n_vocab : BN_ENGINE_TOPK_MAX;
+    const bool penalty = sp->repeat_penalty != 1.0f;
+    const uint32_t top_k = sp->top_k < (int32_t)n_vocab ? (uint32_t)sp->top_k : n_vocab;
+    p->greedy = !(sp->temp > 0.0f);
+    if (penalty) {
+        p->kind = PICK_LOGITS;
+    } else if (p->greedy) {
+        p->kind = n_ban == 0 ? PICK_ARGMAX : n_ban + 1 <= kmax ? PICK_TOPK : PICK_LOGITS;
+        p->k_engine = n_ban + 1;
+    } else {
+        p->kind = sp->top_k >= 1 && top_k + n_ban <= kmax ? PICK_TOPK : PICK_LOGITS;
+        p->k_engine = top_k + n_ban;
+    }
+}
+
+static enum bn_status picker_eval(struct picker *p, bn_engine *e, const int32_t *toks, uint32_t n, char *err,
+                                  size_t errlen)
+{
+    switch (p->kind) {
+    case PICK_ARGMAX: return bn_engine_eval_argmax(e, toks, n, &p->next, err, errlen);
+    case PICK_TOPK: return bn_engine_eval_topk(e, toks, n, p->k_engine, p->ids, p->logits, err, errlen);
+    default: return bn_engine_eval(e, toks, n, false, p->logits, err, errlen);
+    }
+}
+
+static int32_t picker_pick(struct picker *p, bn_sampler *s)
+{
+    if (p->kind == PICK_ARGMAX) return p->next;
+    if (p->kind == PICK_LOGITS) {
+        for (uint32_t id = 0; p->ban && id < p->n_vocab; id++)
+            if (bn_tokenizer_is_eog(p->ban, (int32_t)id)) p->logits[id] = -INFINITY;
+        return bn_sampler_sample(s, p->logits);
+    }
+    uint32_t n = 0; /* the candidates, best first, less the banned ones */
+    for (uint32_t j = 0; j < p->k_engine; j++) {
+        if (p->ban && bn_tokenizer_is_eog(p->ban, p->ids[j])) continue;
+        p->ids[n] = p->ids[j];
+        p->logits[n++] = p->logits[j];
+    }
+    return p->greedy ? p->ids[0] : bn_sampler_sample_candidates(s, p->ids, p->logits, n);
 }
 
 int cli_generate(int argc, char **argv)
@@ -313,6 +401,8 @@ int cli_generate(int argc, char **argv)
 
     struct run r;
     int32_t *prompt = NULL;
+    char *text = NULL; /* the prompt as text, echoed */
+    size_t text_len = 0;
     float *logits = NULL;
     bn_sampler *sampler = NULL;
     char *piece = NULL;
@@ -331,15 +421,17 @@ int cli_generate(int argc, char **argv)
             .format = o.chat_template,
             .n_predict = o.n_given ? o.n_predict : -1,
             .verbose_prompt = o.verbose_prompt,
+            .special = o.special,
             .t_load = r.t_load,
             .backend_name = r.be.iface.name,
         };
         if (r.note[0]) fprintf(stderr, "bitnet-vk: %s\n", r.note);
+        cli_warn_context(r.model, r.engine);
         rc = cli_chat(&co);
         goto done;
     }
     uint32_t n_prompt = 0;
-    if ((rc = prompt_ids(&o, &r, &prompt, &n_prompt)) != 0) goto done;
+    if ((rc = prompt_ids(&o, &r, &prompt, &n_prompt, &text, &text_len)) != 0) goto done;
     if (o.verbose_prompt) {
         fprintf(stderr, "bitnet-vk: prompt (%u tokens):", n_prompt);
         for (uint32_t i = 0; i < n_prompt; i++) fprintf(stderr, " %d", (int)prompt[i]);
@@ -347,7 +439,7 @@ int cli_generate(int argc, char **argv)
     }
 
     const uint32_t n_ctx = bn_engine_n_ctx(r.engine), n_vocab = r.model->hp.n_vocab;
-    if (n_prompt >= n_ctx) {
+    if (n_prompt > n_ctx) {
         rc = cli_fail(1, "the prompt has %u tokens; the context holds %u (use -c to raise it)", n_prompt, n_ctx);
         goto done;
     }
@@ -366,49 +458,33 @@ int cli_generate(int argc, char **argv)
     }
     for (uint32_t i = 0; i < n_prompt; i++) bn_sampler_accept(sampler, prompt[i]);
 
-    /* Greedy decoding needs only the argmax: with a backend argmax op (the
-     * GPU) the logits never leave the device, one id comes back per token. */
-    const bool greedy = !(o.sp.temp > 0.0f) && o.sp.repeat_penalty == 1.0f;
-    /* Sampling with top-k and no penalty (which needs every logit) likewise
-     * needs only the k best: ids and values come back, not the logits, and
-     * bn_sampler_sample_candidates draws the token bn_sampler_sample would. */
-    const uint32_t top_k = o.sp.top_k < (int32_t)n_vocab ? (uint32_t)o.sp.top_k : n_vocab;
-    const bool cand = !greedy && o.sp.temp > 0.0f && o.sp.top_k >= 1 && top_k <= BN_ENGINE_TOPK_MAX &&
-                      o.sp.repeat_penalty == 1.0f;
-    int32_t next = 0;
-    int32_t cand_ids[BN_ENGINE_TOPK_MAX];
+    struct picker pick;
+    picker_init(&pick, &o.sp, r.tok, o.ignore_eos, n_vocab, logits);
     double t0 = cli_now();
-    if ((st = greedy ? bn_engine_eval_argmax(r.engine, prompt, n_prompt, &next, err, sizeof err)
-              : cand ? bn_engine_eval_topk(r.engine, prompt, n_prompt, top_k, cand_ids, logits, err, sizeof err)
-                     : bn_engine_eval(r.engine, prompt, n_prompt, false, logits, err, sizeof err)) != BN_OK) {
+    if ((st = picker_eval(&pick, r.engine, prompt, n_prompt, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
         goto done;
     }
     double t_prompt = cli_now() - t0;
 
-    if (!o.ids && !o.tokens) {
-        /* Echo the prompt as given, like a completion. */
-        if (o.prompt) fputs(o.prompt, stdout);
-        fflush(stdout);
-    }
+    /* Echo the prompt as given, like a completion. */
+    if (!o.ids && text) fwrite(text, 1, text_len, stdout);
     struct bn_detok detok = {0};
     uint32_t n_gen = 0;
     const uint32_t limit = o.n_predict < 0 ? UINT32_MAX : (uint32_t)o.n_predict;
     t0 = cli_now();
     while (n_gen < limit) {
-        int32_t tok = greedy ? next
-                      : cand ? bn_sampler_sample_candidates(sampler, cand_ids, logits, top_k)
-                             : bn_sampler_sample(sampler, logits);
+        int32_t tok = picker_pick(&pick, sampler);
         bn_sampler_accept(sampler, tok);
         n_gen++;
-        bool eog = !o.ignore_eos && bn_tokenizer_is_eog(r.tok, tok);
+        bool eog = bn_tokenizer_is_eog(r.tok, tok); /* never, with --ignore-eos */
         if (o.ids) {
             printf("%s%d", n_gen > 1 ? " " : "", (int)tok);
-        } else if (!eog) {
+        } else if (!eog && (o.special || !bn_tokenizer_is_control(r.tok, tok))) {
             size_t k = bn_tokenizer_decode_stream(r.tok, &detok, tok, piece, bn_tokenizer_max_piece(r.tok) + 64);
             fwrite(piece, 1, k, stdout);
         }
-        fflush(stdout);
+        if (!cli_stdout_flush()) break; /* nobody reads on: said below */
         if (eog || n_gen == limit) break;
         if (cli_interrupted()) {
             fprintf(stderr, "\nbitnet-vk: interrupted: stopping\n");
@@ -431,9 +507,7 @@ int cli_generate(int argc, char **argv)
             feed = hist;
             bn_engine_reset(r.engine);
         }
-        if ((st = greedy ? bn_engine_eval_argmax(r.engine, feed, n_feed, &next, err, sizeof err)
-                  : cand ? bn_engine_eval_topk(r.engine, feed, n_feed, top_k, cand_ids, logits, err, sizeof err)
-                         : bn_engine_eval(r.engine, feed, n_feed, false, logits, err, sizeof err)) != BN_OK) {
+        if ((st = picker_eval(&pick, r.engine, feed, n_feed, err, sizeof err)) != BN_OK) {
             printf("\n");
             rc = cli_fail(bn_status_exit_code(st), "%s", err);
             goto done;
@@ -442,7 +516,10 @@ int cli_generate(int argc, char **argv)
     double t_gen = cli_now() - t0;
     if (!o.ids) fwrite(piece, 1, bn_tokenizer_decode_flush(r.tok, &detok, piece, bn_tokenizer_max_piece(r.tok) + 64), stdout);
     printf("\n");
-    fflush(stdout);
+    if (!cli_stdout_flush()) {
+        rc = cli_fail(3, "cannot write to standard output: stopped after %u tokens", n_gen);
+        goto done;
+    }
     fprintf(stderr,
             "bitnet-vk: load %.0f ms | prompt %u tokens, %.2f tok/s | generation %u tokens, %.2f tok/s | %s | seed %llu\n",
             r.t_load * 1e3, n_prompt, n_prompt / (t_prompt > 0 ? t_prompt : 1e-9), n_gen,
@@ -453,6 +530,7 @@ done:
     free(piece);
     bn_sampler_destroy(sampler);
     free(logits);
+    free(text);
     free(prompt);
     run_close(&r);
     return rc;

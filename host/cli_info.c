@@ -1,8 +1,33 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "model.h"
+#include "tokenizer.h"
+
+/* The tokenizer line: what --tokens ids may be and how text is split. A
+ * model whose tokenizer metadata is unusable still gets its other facts. */
+static void print_vocabulary(const struct bn_model *m)
+{
+    char err[512];
+    bn_tokenizer *tok = NULL;
+    if (bn_tokenizer_create(m->gguf, &tok, err, sizeof err) != BN_OK) {
+        printf("vocabulary:      %u tokens (no usable tokenizer: %s)\n", m->hp.n_vocab, err);
+        return;
+    }
+    struct bn_gguf_str kind = {NULL, 0};
+    bool found = false;
+    if (bn_gguf_get_str_opt(m->gguf, "tokenizer.ggml.model", &kind, &found, err, sizeof err) != BN_OK) found = false;
+    bool guessed = false;
+    const char *pre = bn_tokenizer_pre_name(tok, &guessed);
+    printf("vocabulary:      %u tokens, %.*s", bn_tokenizer_n_vocab(tok), found ? (int)kind.len : 1,
+           found ? kind.data : "?");
+    if (pre) printf(" (pre-tokenizer %s%s)", pre, guessed ? ", guessed" : "");
+    printf(", bos %d, eos %d%s\n", (int)bn_tokenizer_bos(tok), (int)bn_tokenizer_eos(tok),
+           bn_tokenizer_add_bos(tok) ? ", BOS added" : "");
+    bn_tokenizer_destroy(tok);
+}
 
 int cli_info(int argc, char **argv)
 {
@@ -25,6 +50,7 @@ int cli_info(int argc, char **argv)
     char desc[2048];
     bn_model_describe(m, desc, sizeof desc);
     printf("model:           %s\n%s", model, desc);
+    print_vocabulary(m);
     bn_model_close(m);
     return 0;
 }

@@ -10,6 +10,11 @@ int cli_output_open(struct cli_output *out, const char *path, const char *what)
     memset(out, 0, sizeof *out);
     out->path = path;
     out->what = what;
+    if (strcmp(path, "-") == 0) {
+        out->f = stdout;
+        out->is_stdout = true;
+        return 0;
+    }
     struct stat st;
     const bool in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
     if (!in_place && (size_t)snprintf(out->tmp, sizeof out->tmp, "%s.tmp", path) >= sizeof out->tmp) {
@@ -31,7 +36,7 @@ int cli_output_commit(struct cli_output *out)
     /* An earlier write may have failed; fclose reports the final flush,
      * where a full disk often shows up. */
     const bool write_failed = ferror(out->f) != 0;
-    const int closed = fclose(out->f);
+    const int closed = out->is_stdout ? fflush(out->f) : fclose(out->f);
     int e = errno;
     out->f = NULL;
     bool ok = !write_failed && closed == 0;
@@ -49,7 +54,7 @@ int cli_output_commit(struct cli_output *out)
 
 void cli_output_abort(struct cli_output *out)
 {
-    if (out->f) fclose(out->f);
+    if (out->f && !out->is_stdout) fclose(out->f);
     out->f = NULL;
     if (out->tmp[0]) remove(out->tmp);
     out->tmp[0] = '\0';

@@ -4,11 +4,13 @@
  * temporary name beside it and renamed over it once complete, so a failure
  * leaves no partial file and an old file stays whole. Anything else already
  * at the path (/dev/null, a pipe, a terminal) is written in place and never
- * replaced: renaming over /dev/null would turn it into a plain file.
+ * replaced: renaming over /dev/null would turn it into a plain file. The
+ * path "-" is standard output.
  */
 #ifndef BN_CLI_OUTPUT_H
 #define BN_CLI_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct cli_output {
@@ -16,6 +18,7 @@ struct cli_output {
     const char *path;
     const char *what; /* the flag, for messages */
     char tmp[4096];   /* "" when written in place */
+    bool is_stdout;   /* "-": never closed here  */
 };
 
 /* Opens path for writing. Returns 0, or an exit code after printing why

@@ -42,9 +42,9 @@ static void print_help(void)
            "  perplexity of the model on a text file: the tokens (no BOS) in chunks of\n"
            "  n_ctx - 1, each run as BOS + chunk from position 0, every chunk token scored\n"
            "  options:\n"
-           "      -c N               context per chunk (default: the model's, at most 4096)\n"
+           "      -c N               context per chunk (default or 0: the model's, at most 4096)\n"
            "      -b N               tokens per forward call (default 512)\n"
-           "      -t N               CPU threads\n"
+           "      -t N               CPU threads (default or -1: the physical cores)\n"
            "      --device D         auto | cpu | vulkan[:N] (default auto)\n"
            "      --kv-type T        f16 | f32 KV cache (default f16)\n");
 }
@@ -72,11 +72,13 @@ static int parse(int argc, char **argv, struct ppl_opts *o)
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             o->file = v;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!cli_parse_long(a, v, 2, 1 << 20, &o->n_ctx)) return 1;
+            if (!cli_parse_long(a, v, 0, 1 << 20, &o->n_ctx)) return 1; /* 0: the model's */
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
             if (!cli_parse_long(a, v, 1, 1 << 20, &o->n_batch)) return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cli_parse_long(a, v, 1, 1024, &o->n_threads)) return 1;
+            if (!cli_parse_long(a, v, -1, 1024, &o->n_threads)) return 1;
+            if (o->n_threads == 0) return cli_fail(1, "-t: 0 threads; give N >= 1, or -1 for the default");
+            if (o->n_threads < 0) o->n_threads = 0; /* -1, as in llama.cpp: the default */
         } else if (!strcmp(a, "--device")) {
             o->device = v;
         } else { /* --kv-type */
@@ -134,6 +136,7 @@ int cli_perplexity(int argc, char **argv)
         goto done;
     }
     if (note[0]) fprintf(stderr, "bitnet-vk: %s\n", note);
+    cli_warn_context(model, engine);
     if ((rc = cli_read_file(o.file, &text, &len)) != 0) goto done;
     /* Plain text: "<|...|>" in the file stays text (no special parsing). */
     if ((st = bn_tokenizer_encode(tok, text, len, false, false, &ids, &n_tok, err, sizeof err)) != BN_OK) {

@@ -27,11 +27,11 @@ int cli_read_file(const char *path, char **text, size_t *len)
         buf = grown;
         cap *= 2;
     }
-    int bad = ferror(f);
+    const int bad = ferror(f), e = errno; /* "Is a directory", for one */
     fclose(f);
     if (bad) {
         free(buf);
-        return cli_fail(1, "%s: read error", path);
+        return cli_fail(1, "%s: cannot read: %s", path, strerror(e));
     }
     *text = buf;
     *len = n;

@@ -29,12 +29,8 @@ static void print_usage(FILE *f)
             BN_VERSION);
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_usage(stderr);
-        return 1;
-    }
     const char *cmd = argv[1];
     if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "logits") == 0) return cli_logits(argc - 1, argv + 1);
@@ -52,4 +48,17 @@ int main(int argc, char **argv)
         return 0;
     }
     return cli_fail(1, "unknown command '%s' (try --help)", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 1;
+    }
+    int rc = run_command(argc, argv);
+    /* Output that never arrived is a failure, whatever the command: a
+     * command that already failed has said why. */
+    if (!cli_stdout_flush() && rc == 0) rc = cli_fail(3, "cannot write to standard output");
+    return rc;
 }

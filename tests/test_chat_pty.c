@@ -303,7 +303,8 @@ static bool test_two_turns(const char *model)
 static void test_usage_errors(const char *model, const char *dir)
 {
     const char *cases[] = {
-        "generate -m '%s' --chat -p hi",
+        "generate -m '%s' --chat -p hi --system hello",
+        "generate -m '%s' --chat --tokens 1",
         "generate -m '%s' --chat --chat-template chatml",
         "generate -m '%s' -p hi --system hello",
         "generate -m '%s' --chat --ignore-eos",

@@ -78,10 +78,8 @@ static void expect_usage(const char *flags, const char *needle)
 
 static void absurd_flags(void)
 {
-    expect_usage("-n 0", "-n");
     expect_usage("-n -2", "-n");
     expect_usage("-n 99999999999999999999", "-n");
-    expect_usage("-c 0", "-c");
     expect_usage("-c -1", "-c");
     expect_usage("-c 99999999999", "-c");
     expect_usage("-b 0", "-b");
@@ -97,7 +95,7 @@ static void absurd_flags(void)
     expect_usage("--min-p nan", "--min-p");
     expect_usage("--repeat-penalty 0", "--repeat-penalty");
     expect_usage("--repeat-last-n -2", "--repeat-last-n");
-    expect_usage("--seed -1", "--seed");
+    expect_usage("--seed -2", "--seed");
     expect_usage("--seed 18446744073709551616", "--seed");
     expect_usage("--seed 12abc", "--seed");
     expect_usage("--kv-type f8", "--kv-type");
