@@ -131,6 +131,8 @@ struct enc {
     struct ids out;
     struct scratch s;
     struct bn_pretok_scratch pre;
+    char *text;      /* byte-level BPE: the fragment as llama.cpp reads it */
+    size_t text_cap;
     char *err;
     size_t errlen;
 };
@@ -138,11 +140,10 @@ struct enc {
 /* A byte no token covers. SentencePiece: the unknown token, else an error
  * (a vocabulary without byte tokens and without <unk> cannot encode
  * arbitrary text). Byte-level BPE: some vocabularies lack the characters of
- * bytes that never occur in UTF-8 (C0, C1, F5..FF: MPT, StarCoder, Falcon,
- * DeepSeek); such a byte becomes the unknown token when there is a real one,
- * else it is dropped, as llama.cpp does. Dropping loses a byte of invalid
- * text; the alternatives would insert a wrong token (MPT's "unknown" is
- * its end-of-text) or refuse the whole prompt. */
+ * a few bytes (F1, F2, some ASCII controls: StarCoder, Falcon); such a byte
+ * becomes the unknown token when there is a real one, else it is dropped,
+ * as llama.cpp does. The alternatives would insert a wrong token (MPT's
+ * "unknown" is its end-of-text) or refuse the whole prompt. */
 static enum bn_status emit_byte(struct enc *e, unsigned char b)
 {
     const bn_tokenizer *t = e->t;
@@ -279,10 +280,46 @@ static enum bn_status bpe_on_word(void *ctx, const char *word, size_t len)
     return bpe_word(e, w, len);
 }
 
+/* The text as llama.cpp's byte-level BPE sees it. Its UTF-8 reader is
+ * lenient: the lead byte sets the length and the bytes after it need only
+ * be continuation bytes, so overlong forms (C0 80 is U+0000) and surrogates
+ * pass as code points; any other byte is one U+FFFD. A code point above
+ * U+10FFFF (F4 90.., F5..F7) makes llama.cpp fail later; it is one U+FFFD
+ * here. Valid UTF-8 comes out unchanged. Writes at most 3 * len bytes. */
+static size_t bpe_clean_utf8(const unsigned char *in, size_t len, char *out)
+{
+    static const char replacement[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        const unsigned char b = in[i];
+        const int need = b < 0x80 ? 1 : b < 0xC0 ? 0 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : b < 0xF8 ? 4 : 0;
+        bool ok = need > 0 && (size_t)need <= len - i;
+        for (int j = 1; ok && j < need; j++) ok = (in[i + j] & 0xC0) == 0x80;
+        uint32_t cp = 0;
+        if (ok) {
+            static const unsigned char lead_mask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+            cp = b & lead_mask[need];
+            for (int j = 1; j < need; j++) cp = (cp << 6) | (in[i + j] & 0x3Fu);
+        }
+        if (ok && cp <= 0x10FFFF) {
+            k += (size_t)bn_utf8_encode(cp, out + k);
+            i += (size_t)need;
+        } else {
+            memcpy(out + k, replacement, 3);
+            k += 3;
+            i += ok ? (size_t)need : 1;
+        }
+    }
+    return k;
+}
+
 /* The pre-tokenizer cuts the text into words; BPE never merges across them. */
 static enum bn_status bpe_fragment(struct enc *e, const char *text, size_t len)
 {
-    return bn_pretok_split(e->t->pre, &e->pre, text, len, bpe_on_word, e, e->err, e->errlen);
+    if (!grow((void **)&e->text, &e->text_cap, 3 * len, 1))
+        return bn_errf(e->err, e->errlen, BN_ERR_NOMEM, "out of memory");
+    const size_t n = bpe_clean_utf8((const unsigned char *)text, len, e->text);
+    return bn_pretok_split(e->t->pre, &e->pre, e->text, n, bpe_on_word, e, e->err, e->errlen);
 }
 
 /* ---------------------------------------------------------------------------
@@ -340,13 +377,15 @@ static enum bn_status spm_fragment(struct enc *e, const char *text, size_t len, 
         }
     }
 
-    /* Symbols are characters; an invalid byte is a symbol of its own. */
+    /* Symbols are characters, cut as llama.cpp cuts them: the lead byte
+     * alone sets the length, so an invalid sequence is one symbol (it then
+     * falls back to byte tokens, taking the bytes after a bad lead along). */
+    static const uint8_t len_by_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     struct sym *sym = e->s.sym;
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int cl = bn_utf8_decode((const unsigned char *)buf + i, n - i, &cp);
-        if (cl == 0) cl = 1;
+        int cl = len_by_high_nibble[(unsigned char)buf[i] >> 4];
+        if ((size_t)cl > n - i) cl = (int)(n - i);
         sym[ns].start = (int32_t)i;
         sym[ns].len = cl;
         sym[ns].prev = ns - 1;
@@ -435,6 +474,7 @@ enum bn_status bn_tokenizer_encode(const bn_tokenizer *t, const char *text, size
     free(e.s.sym);
     free(e.s.heap);
     free(e.s.buf);
+    free(e.text);
     bn_pretok_scratch_free(&e.pre);
     if (st != BN_OK) {
         free(e.out.v);

@@ -292,19 +292,26 @@ static size_t match_three_digits(const struct view *v, size_t i, size_t end)
     return i + 3;
 }
 
-/* [\p{P}\$\+<=>\^~\|`]+: punctuation plus the ASCII symbols that the
+/* [\p{P}\$\+<=>\^~\|]+: punctuation plus the ASCII symbols that the
  * Hugging Face Punctuation pre-tokenizer also counts (Rust's
- * is_ascii_punctuation covers them; Unicode files them under S). */
-static bool is_punct_or_ascii_symbol(const struct view *v, size_t i)
+ * is_ascii_punctuation covers them; Unicode files them under S). Falcon's
+ * regex adds the backtick; llama.cpp's default one does not. */
+static bool is_punct_or_ascii_symbol(const struct view *v, size_t i, bool backtick)
 {
     uint32_t c = v->cp[i];
     return (v->cls[i] & K_P) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
-           c == '|' || c == '`';
+           c == '|' || (backtick && c == '`');
 }
 
 static size_t match_punct_run(const struct view *v, size_t i, size_t end)
 {
-    while (i < end && is_punct_or_ascii_symbol(v, i)) i++;
+    while (i < end && is_punct_or_ascii_symbol(v, i, false)) i++;
+    return i;
+}
+
+static size_t match_punct_run_falcon(const struct view *v, size_t i, size_t end)
+{
+    while (i < end && is_punct_or_ascii_symbol(v, i, true)) i++;
     return i;
 }
 
@@ -472,7 +479,7 @@ enum bn_status bn_pretok_split(enum bn_pretok kind, struct bn_pretok_scratch *s,
     s->cut[0] = s->cut[n] = 1;
     switch (kind) {
     case BN_PRETOK_FALCON:
-        pass_isolated(&v, s->cut, match_punct_run);
+        pass_isolated(&v, s->cut, match_punct_run_falcon);
         pass_isolated(&v, s->cut, match_gpt2);
         pass_isolated(&v, s->cut, match_three_digits);
         break;

@@ -7,7 +7,8 @@
  * add BOS off, parse specials off, as llama.cpp's test-tokenizer-0 runs
  * them), metadata (ids, flags, sizes, the pre-tokenizer, including the
  * guess for a file without tokenizer.ggml.pre), byte-exact round trips of
- * encode -> decode, special-token splitting, the streaming UTF-8 repair
+ * encode -> decode for valid UTF-8 (broken UTF-8: llama.cpp's ids and the
+ * text llama.cpp reads), special-token splitting, the streaming UTF-8 repair
  * (mixed scripts and emoji streamed one token at a time give the one-shot
  * bytes), and error messages.
  */
@@ -50,6 +51,45 @@ static bool vocab_open(const char *path, struct vocab *v, double *seconds)
     bn_gguf_close(v->g);
     v->g = NULL;
     return st == BN_OK;
+}
+
+/* The text llama.cpp's byte-level BPE reads, written out independently of
+ * the tokenizer: a lead byte (C0..F7) with enough continuation bytes
+ * (10xxxxxx) is one code point, overlong and surrogate forms included; a
+ * code point above U+10FFFF, and every other byte, is U+FFFD. out holds
+ * 3 * n bytes; returns the length. */
+static size_t llama_reads(const unsigned char *in, size_t n, unsigned char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        const unsigned char b = in[i];
+        size_t need = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = need > 0 && need <= n - i;
+        for (size_t j = 1; ok && j < need; j++) ok = (in[i + j] & 0xC0) == 0x80;
+        uint32_t cp = 0;
+        if (ok) {
+            cp = need == 1 ? b : need == 2 ? (b & 0x1Fu) : need == 3 ? (b & 0x0Fu) : (b & 0x07u);
+            for (size_t j = 1; j < need; j++) cp = (cp << 6) | (in[i + j] & 0x3Fu);
+        }
+        if (!ok || cp > 0x10FFFF) {
+            out[k++] = 0xEF, out[k++] = 0xBF, out[k++] = 0xBD;
+            i += ok ? need : 1;
+            continue;
+        }
+        if (cp < 0x80) {
+            out[k++] = (unsigned char)cp;
+        } else if (cp < 0x800) {
+            out[k++] = (unsigned char)(0xC0 | (cp >> 6)), out[k++] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[k++] = (unsigned char)(0xE0 | (cp >> 12)), out[k++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            out[k++] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+            out[k++] = (unsigned char)(0xF0 | (cp >> 18)), out[k++] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+            out[k++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)), out[k++] = (unsigned char)(0x80 | (cp & 0x3F));
+        }
+        i += need;
+    }
+    return k;
 }
 
 /* Concatenated pieces of ids, malloc'd; *len its length. */
@@ -282,6 +322,8 @@ static int run_cases(const bn_tokenizer *tk, const char *path, bool spm, const c
 
 /* The other byte-level BPE fixtures: each pre-tokenizer against its
  * reference ids. */
+static int32_t byte_token(const bn_tokenizer *tk, unsigned char b);
+
 static void test_other_fixtures(const char *dir)
 {
     /* With how many of the 256 bytes each byte alphabet lacks: C0, C1 and
@@ -289,7 +331,10 @@ static void test_other_fixtures(const char *dir)
      * also 15 ASCII control characters. */
     static const char *const names[] = {"gpt-2", "mpt", "starcoder", "refact", "falcon", "deepseek-coder",
                                         "deepseek-llm"};
-    static const int lacking[] = {0, 13, 14, 14, 28, 13, 13};
+    /* ASCII bytes without a token (Falcon: 14 controls). The bytes that
+     * never occur in UTF-8 (C0, C1, F5..FF), which some also lack, no
+     * longer reach BPE: llama.cpp reads them as U+FFFD. */
+    static const int lacking[] = {0, 0, 0, 0, 14, 0, 0};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", dir, names[i]);
@@ -303,13 +348,15 @@ static void test_other_fixtures(const char *dir)
         const char *pre = bn_tokenizer_pre_name(v.tk, &guessed);
         CHECKF(pre && !guessed, "%s: pre-tokenizer named by the file (%s)", names[i], pre ? pre : "none");
         /* Random bytes (mostly invalid UTF-8) through this pre-tokenizer
-         * and BPE: the same bytes back, less those the vocabulary has no
-         * token for (some lack the bytes that never occur in UTF-8, and
-         * Falcon's some ASCII controls): those are dropped. A vocabulary
-         * that can hold any byte gives them all back. */
+         * and BPE: the text llama.cpp reads (each invalid byte a U+FFFD)
+         * back, less the ASCII bytes the vocabulary has no token for,
+         * which are dropped as in llama.cpp. */
         bool keeps[256];
         int n_dropped = 0;
-        for (int b = 0; b < 256; b++) {
+        /* Above 0x7F only parts of valid UTF-8 arrive; StarCoder and Refact
+         * lack F1, Falcon F1 and F2 (leads of rare 4-byte characters). */
+        for (int b = 128; b < 256; b++) keeps[b] = byte_token(v.tk, (unsigned char)b) >= 0;
+        for (int b = 0; b < 128; b++) {
             char one = (char)b;
             int32_t *ids;
             size_t nid, dl = 0;
@@ -323,7 +370,17 @@ static void test_other_fixtures(const char *dir)
             }
             n_dropped += !keeps[b];
         }
-        CHECKF(n_dropped == lacking[i], "%s: %d bytes without a token (want %d)", names[i], n_dropped, lacking[i]);
+        CHECKF(n_dropped == lacking[i], "%s: %d ASCII bytes without a token (want %d)", names[i], n_dropped,
+               lacking[i]);
+        /* A byte that cannot start UTF-8 is U+FFFD, as llama.cpp reads it. */
+        int32_t *fids;
+        size_t fn, fl = 0;
+        if (encode(v.tk, "\xFF", 1, false, false, &fids, &fn)) {
+            char *dec = decode_all(v.tk, fids, fn, &fl);
+            CHECKF(dec && fl == 3 && memcmp(dec, "\xEF\xBF\xBD", 3) == 0, "%s: 0xFF reads as U+FFFD", names[i]);
+            free(dec);
+            free(fids);
+        }
         uint64_t seed = 1000 + i;
         int bad = 0;
         for (int iter = 0; iter < 200; iter++) {
@@ -337,10 +394,11 @@ static void test_other_fixtures(const char *dir)
                 continue;
             }
             char *dec = decode_all(v.tk, ids, nid, &dl);
-            unsigned char want[160];
+            unsigned char read[3 * 160], want[3 * 160];
+            const size_t rn = llama_reads(text, n, read);
             size_t wn = 0;
-            for (size_t k = 0; k < n; k++)
-                if (keeps[text[k]]) want[wn++] = text[k];
+            for (size_t k = 0; k < rn; k++)
+                if (keeps[read[k]]) want[wn++] = read[k];
             if (!dec || dl != wn || (wn && memcmp(dec, want, wn) != 0)) bad++;
             free(dec);
             free(ids);
@@ -528,15 +586,32 @@ static void test_golden(const char *dir)
 
 /* ---- streaming detokenization -------------------------------------------- */
 
+/* The token of one raw byte, found by its stored text (encoding the byte
+ * would read a lone byte above 0x7F as U+FFFD): SentencePiece's "<0xXX>",
+ * or byte-level BPE's character for it, GPT-2's byte-to-unicode map (the
+ * printable bytes stand for themselves, the others for U+0100 + k in
+ * order). */
+static bool gpt2_printable(unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
+
 static int32_t byte_token(const bn_tokenizer *tk, unsigned char b)
 {
-    char s[1] = {(char)b};
-    int32_t *ids;
-    size_t n;
-    if (!encode(tk, s, 1, false, false, &ids, &n)) return -1;
-    int32_t id = n == 1 ? ids[0] : -1;
-    free(ids);
-    return id;
+    char s[8];
+    snprintf(s, sizeof s, "<0x%02X>", b);
+    int32_t id = bn_tokenizer_find(tk, s, 6);
+    if (id >= 0) return id;
+    uint32_t cp = b;
+    if (!gpt2_printable(b)) {
+        cp = 256;
+        for (unsigned x = 0; x < b; x++) cp += !gpt2_printable(x);
+    }
+    int n = 0;
+    if (cp < 0x80) {
+        s[n++] = (char)cp;
+    } else {
+        s[n++] = (char)(0xC0 | (cp >> 6));
+        s[n++] = (char)(0x80 | (cp & 0x3F));
+    }
+    return bn_tokenizer_find(tk, s, (size_t)n);
 }
 
 /* Feeds bytes one byte token each; returns all output, checks per-step output
@@ -661,14 +736,15 @@ static void test_streams(const bn_tokenizer *bpe, const char *dir)
 /* ---- random texts ---------------------------------------------------------- */
 
 /* Random byte strings drawn from an alphabet that provokes special-token
- * prefixes, whitespace runs, U+2581 and broken UTF-8: gpt2 round-trips with
- * or without parse_special (control tokens decode to their text); SPM
- * without parse_special gives " " + x. */
+ * prefixes, whitespace runs and U+2581: gpt2 round-trips with or without
+ * parse_special (control tokens decode to their text); SPM without
+ * parse_special gives " " + x. (Broken UTF-8 reads as llama.cpp reads it:
+ * test_invalid_utf8.) */
 static void test_random_texts(const bn_tokenizer *bpe_tk, const bn_tokenizer *spm_tk)
 {
     static const char *const atoms[] = {"<|", "|>", "<", "eot_id", "<|eot_id|>", "<s>", "</s>", " ", "  ", "\n",
-                                        "\t", "a", "the", "\xC3\xA9", "\xE2\x96\x81", "\xFF", "\xC3", "\xE2\x82",
-                                        "\xF0\x9F\x98\x81", "3", "'s", "\x00"};
+                                        "\t", "a", "the", "\xC3\xA9", "\xE2\x96\x81", "\xF0\x9F\x98\x81", "3", "'s",
+                                        "\x00"};
     struct vocab bpe = {NULL, (bn_tokenizer *)bpe_tk}, spm = {NULL, (bn_tokenizer *)spm_tk};
     bool have_bpe = bpe_tk != NULL, have_spm = spm_tk != NULL;
     uint64_t seed = 7;
@@ -714,6 +790,54 @@ static void test_random_texts(const bn_tokenizer *bpe_tk, const bn_tokenizer *sp
     CHECKF(have_spm && bad_spm == 0, "llama-spm: random texts give \" \" + x (%d bad)", bad_spm);
 }
 
+/* ---- invalid UTF-8 ------------------------------------------------------ */
+
+/* Broken UTF-8 gets llama.cpp's ids. Byte-level BPE reads it leniently
+ * (overlong forms as code points, every other bad byte as U+FFFD);
+ * SentencePiece cuts characters by their lead byte alone, so a bad lead
+ * takes the next bytes into one symbol, which falls back to byte tokens.
+ * Expected ids follow llama.cpp's algorithm (llama-vocab.cpp and
+ * unicode.cpp), without special-token parsing and without BOS. */
+static void test_invalid_utf8(const char *dir)
+{
+    static const struct {
+        const char *vocab, *text, *ids;
+    } cases[] = {
+        {"llama-bpe", "\xFF", "5809"},
+        {"llama-bpe", "a\x80" "b", "64 5809 65"},
+        {"llama-bpe", "\xE4\xB8", "10178"},  /* a truncated character and its lone continuation byte */
+        {"llama-bpe", "\xC0\x80", "188"},    /* overlong NUL: the NUL byte's token */
+        {"llama-bpe", "\xE0\x80\x80", "188"},
+        {"gpt-2", "\xFF", "4210"},
+        {"mpt", "x\xFFy", "89 21478 90"}, /* MPT has no token for byte FF: its U+FFFD instead of nothing */
+        {"falcon", "\xFF", "13112 133"},
+        {"deepseek-coder", "\xFF", "10006"},
+        {"llama-spm", "\xE4" "ab", "29871 231 100 101"},
+        {"llama-spm", "x\xFFy", "921 258 124"},
+        {"llama-spm", " \xFF ", "259 258 229 153 132"}, /* FF takes the next U+2581's three bytes */
+        {"llama-spm", "\xC3(", "29871 198 43"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[1024], got[256] = "";
+        snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", dir, cases[c].vocab);
+        struct vocab v;
+        if (!vocab_open(path, &v, NULL)) {
+            CHECKF(0, "%s vocab loads", cases[c].vocab);
+            continue;
+        }
+        int32_t *ids;
+        size_t n;
+        if (encode(v.tk, cases[c].text, strlen(cases[c].text), false, false, &ids, &n)) {
+            for (size_t i = 0; i < n; i++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d", i ? " " : "", (int)ids[i]);
+            free(ids);
+        }
+        CHECKF(strcmp(got, cases[c].ids) == 0, "%s, case %zu: ids '%s', want '%s'", cases[c].vocab, c, got,
+               cases[c].ids);
+        bn_tokenizer_destroy(v.tk);
+    }
+}
+
 /* ---- big inputs ----------------------------------------------------------- */
 
 static void big_roundtrip(const bn_tokenizer *tk, const char *what, const char *s, size_t n, bool spm)
@@ -745,11 +869,17 @@ static void test_big(const bn_tokenizer *bpe_tk, const bn_tokenizer *spm_tk)
     bool have_bpe = bpe_tk != NULL, have_spm = spm_tk != NULL;
     printf("128 KiB inputs:\n");
 
-    /* Words of random letters and bytes, one space apart. */
+    /* Words of random letters and two-byte characters, one space apart. */
     uint64_t seed = 99;
     for (size_t i = 0; i < n; i++) {
         uint64_t r = rng_next(&seed);
-        s[i] = r % 7 == 0 ? ' ' : r % 31 == 0 ? (char)(rng_next(&seed) & 0xFF) : (char)('a' + r % 26);
+        if (r % 31 == 0 && i + 1 < n) {
+            const unsigned c = 0x80 + (unsigned)(rng_next(&seed) % 0x780); /* U+0080 .. U+07FF */
+            s[i++] = (char)(0xC0 | (c >> 6));
+            s[i] = (char)(0x80 | (c & 0x3F));
+        } else {
+            s[i] = r % 7 == 0 ? ' ' : (char)('a' + r % 26);
+        }
     }
     if (have_bpe) big_roundtrip(bpe.tk, "bpe random words", s, n, false);
     if (have_spm) big_roundtrip(spm.tk, "spm random words", s, n, true);
@@ -1094,6 +1224,7 @@ int main(void)
     bn_tokenizer_destroy(bpe.tk);
     bn_tokenizer_destroy(spm.tk);
     test_other_fixtures(dir);
+    test_invalid_utf8(dir);
     test_golden(dir);
     test_missing_pre(dir);
     return test_report("test_tokenizer");

@@ -176,6 +176,11 @@ static void test_sequences(void)
            W("\xD0\xBD\xD0\xB0", " \xD7\xA9\xD7\x9C"));
     /* llama.cpp's default: punctuation runs, GPT-2, \p{N}+, [0-9]{3}. */
     expect(BN_PRETOK_DEFAULT, "Hello, world 1234!", W("Hello", ",", " world", " ", "123", "4", "!"));
+    /* The backtick is in Falcon's punctuation run, not in the default's:
+     * there it is left to GPT-2's regex, which joins it to the space. */
+    expect(BN_PRETOK_FALCON, "Use `foo` here", W("Use", " ", "`", "foo", "`", " here"));
+    expect(BN_PRETOK_DEFAULT, "Use `foo` here", W("Use", " `", "foo", "`", " here"));
+    expect(BN_PRETOK_DEFAULT, "foo`.", W("foo", "`", "."));
 }
 
 static void test_names(void)
