@@ -95,8 +95,10 @@ static int answer(struct chat_state *s, int turn, bool *stop)
             break;
         }
         int32_t tok = bn_sampler_sample(s->sampler, s->logits);
-        bn_sampler_accept(s->sampler, tok);
+        /* The end of the answer is not recorded here: the next turn's text
+         * writes the format's own, which is. */
         if (bn_tokenizer_is_eog(o->tok, tok)) break;
+        bn_sampler_accept(s->sampler, tok);
         if (bn_engine_pos(o->engine) >= s->n_ctx) {
             fprintf(stderr, "\nbitnet-vk: context full (%u tokens): ending the chat\n", s->n_ctx);
             *stop = true;

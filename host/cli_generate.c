@@ -452,6 +452,9 @@ int cli_generate(int argc, char **argv)
         rc = cli_fail(3, "out of memory");
         goto done;
     }
+    /* --repeat-last-n -1 is the context, as in llama.cpp: with --ctx-shift,
+     * tokens shifted out of it are no longer penalized. */
+    if (o.sp.repeat_last_n < 0) o.sp.repeat_last_n = (int32_t)n_ctx;
     if ((st = bn_sampler_create(&o.sp, n_vocab, &sampler, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
         goto done;
