@@ -2,7 +2,8 @@
  * What a llama.cpp or bitnet.cpp user expects of `generate` and friends,
  * through the binary:
  *  - the values llama.cpp gives a meaning: -n 0 (the prompt only), -c 0
- *    (the model's context), --seed -1 (random), -t -1 (the default);
+ *    (the model's context), --seed -1 (random), -t -1 (the default),
+ *    --repeat-last-n -1 (the context);
  *  - a prompt from -f is echoed like one from -p;
  *  - control tokens are not printed unless --special;
  *  - --ignore-eos never picks an end-of-generation token, on every sampling
@@ -115,6 +116,23 @@ static void llama_values(void)
     }
     CHECKF(seed[0][0] && strcmp(seed[0], seed[1]) != 0, "--seed -1 twice: seeds '%s' and '%s' differ", seed[0],
            seed[1]);
+}
+
+/* --repeat-last-n -1 is the context (llama.cpp): after --ctx-shift drops
+ * old tokens, they are no longer penalized, exactly as with -c's value. */
+static void repeat_window(bool have_fortunes)
+{
+    if (!have_fortunes) return;
+    char args[4096];
+    const char *common = "-p The -n 150 -c 32 --ctx-shift --temp 0 --repeat-penalty 1.5 --ids --device cpu";
+    snprintf(args, sizeof args, "generate -m '%s' %s --repeat-last-n -1", fortunes, common);
+    struct cli_result whole = run_cli("", args);
+    snprintf(args, sizeof args, "generate -m '%s' %s --repeat-last-n 32", fortunes, common);
+    struct cli_result ctx = run_cli("", args);
+    CHECKF(whole.exit_code == 0 && ctx.exit_code == 0 && whole.out[0] && strcmp(whole.out, ctx.out) == 0,
+           "--repeat-last-n -1 equals -c 32 under --ctx-shift: '%s' vs '%s'", whole.out, ctx.out);
+    cli_result_free(&whole);
+    cli_result_free(&ctx);
 }
 
 static void prompt_echo_and_special(bool have_fortunes)
@@ -343,6 +361,7 @@ int main(void)
     CHECK(have_fortunes, "models/fortunes-4m-i2_s.gguf is in the source tree");
     llama_values();
     prompt_echo_and_special(have_fortunes);
+    repeat_window(have_fortunes);
     ignore_eos();
     unwritable_output();
     chat(have_fortunes);
