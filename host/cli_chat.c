@@ -175,13 +175,6 @@ static int turn_run(struct chat_state *s, int turn, const char *line, size_t len
     return rc;
 }
 
-static bool blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' && s[i] != '\v' && s[i] != '\f') return false;
-    return true;
-}
-
 int cli_chat(const struct cli_chat_opts *o)
 {
     struct chat_state s = {.o = o};
@@ -220,7 +213,7 @@ int cli_chat(const struct cli_chat_opts *o)
         }
         size_t len = (size_t)got;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (blank(line, len)) continue;
+        if (bn_chat_is_blank(line, len)) continue;
         if ((rc = turn_run(&s, s.turns + 1, line, len, &stop)) != 0) break;
     }
     free(line);

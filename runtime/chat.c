@@ -145,6 +145,13 @@ static void trim(const char *s, size_t n, size_t *start, size_t *end)
     *end = seen ? b : 0;
 }
 
+bool bn_chat_is_blank(const char *s, size_t n)
+{
+    size_t a, b;
+    trim(s, n, &a, &b);
+    return a == b;
+}
+
 static bool append_trimmed(struct bn_chat_text *t, const char *s, size_t n)
 {
     size_t a, b;

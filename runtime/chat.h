@@ -53,6 +53,10 @@ enum bn_status bn_chat_check(enum bn_chat_format f, const bn_tokenizer *tk, char
  * tokenizing the first turn). */
 bool bn_chat_writes_bos(enum bn_chat_format f);
 
+/* Whether a message is nothing but white space (Unicode White_Space, as
+ * the rendering trims it): such a line is no turn at all. */
+bool bn_chat_is_blank(const char *s, size_t n);
+
 /* A growing text buffer; start zeroed, free p when done. */
 struct bn_chat_text {
     char *p;

@@ -193,9 +193,23 @@ static void test_llama3_vocab(const char *dir)
     bn_gguf_close(g);
 }
 
+/* Lines that are no turn: white space by the same rule as the trimming,
+ * so an ideographic space (U+3000) or a no-break space is as blank as a
+ * tab; invalid UTF-8 is content. */
+static void test_blank(void)
+{
+    CHECK(bn_chat_is_blank("", 0), "empty is blank");
+    CHECK(bn_chat_is_blank(" \t\r\n\v\f", 6), "ASCII white space is blank");
+    CHECK(bn_chat_is_blank("\xE3\x80\x80 \xC2\xA0", 6), "U+3000 and U+00A0 are blank");
+    CHECK(!bn_chat_is_blank(" a ", 3), "a letter is not");
+    CHECK(!bn_chat_is_blank(" \xFF ", 3), "an invalid byte is not");
+    CHECK(!bn_chat_is_blank("\xE3\x80", 2), "a truncated U+3000 is not");
+}
+
 int main(void)
 {
     test_names();
+    test_blank();
     test_detect();
     test_render();
     const char *dir = test_testdata();

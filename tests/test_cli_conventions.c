@@ -11,8 +11,9 @@
  *    same greedy tokens as the CPU;
  *  - output that cannot be written (a full disk, a closed pipe with SIGPIPE
  *    ignored) is an error (exit 3, one line) and generation stops;
- *  - in --chat, -p is the system message, and a message too long for the
- *    context is skipped, not the end of the chat;
+ *  - in --chat, -p is the system message, a message too long for the
+ *    context is skipped, not the end of the chat, and a line of Unicode
+ *    white space is no message;
  *  - `info` names the vocabulary, `logits -o -` writes to stdout, -f on a
  *    directory says so, a context past the trained one is warned about, and
  *    a prompt exactly as long as the context still yields one token.
@@ -275,12 +276,13 @@ static void chat(bool have_fortunes)
     cli_result_free(&p);
     cli_result_free(&s);
 
-    /* A message past the 256-token context is skipped; the next is answered. */
+    /* A message past the 256-token context is skipped, a line of an
+     * ideographic space is no message, and the next one is answered. */
     FILE *f = fopen(in, "wb");
     CHECK(f != NULL, "chat input written");
     if (!f) return;
     for (int i = 0; i < 1000; i++) fputs("word ", f);
-    fputs("\nhi\n", f);
+    fputs("\n\xE3\x80\x80\nhi\n", f);
     fclose(f);
     snprintf(args, sizeof args, "generate -m '%s' --chat -n 4 --temp 0 --device cpu <'%s'", fortunes, in);
     struct cli_result r = run_cli("", args);
