@@ -337,19 +337,25 @@ struct picker {
     enum pick_kind kind;
     bool greedy;          /* PICK_TOPK: the best allowed candidate, no draw      */
     uint32_t k_engine;    /* PICK_TOPK: candidates asked of the engine           */
-    const bn_tokenizer *ban; /* --ignore-eos: its end-of-generation ids never win */
-    uint32_t n_vocab;
+    int32_t *ban;         /* --ignore-eos: the end-of-generation ids, never picked */
+    uint32_t n_ban;
+    const bn_tokenizer *tok;
     int32_t next;         /* PICK_ARGMAX: the engine's choice                     */
     int32_t ids[BN_ENGINE_TOPK_MAX];
     float *logits;        /* n_vocab floats; PICK_TOPK uses the first k_engine    */
 };
 
-static void picker_init(struct picker *p, const struct bn_sampler_params *sp, const bn_tokenizer *tok, bool ignore_eos,
+/* False when out of memory. The banned ids are listed once here, not
+ * looked up in the whole vocabulary at every token. */
+static bool picker_init(struct picker *p, const struct bn_sampler_params *sp, const bn_tokenizer *tok, bool ignore_eos,
                         uint32_t n_vocab, float *logits)
 {
+    *p = (struct picker){.tok = tok, .logits = logits};
     uint32_t n_ban = 0;
     for (uint32_t id = 0; ignore_eos && id < n_vocab; id++) n_ban += bn_tokenizer_is_eog(tok, (int32_t)id);
-    *p = (struct picker){.ban = n_ban ? tok : NULL, .n_vocab = n_vocab, .logits = logits};
+    if (n_ban > 0 && !(p->ban = malloc(n_ban * sizeof *p->ban))) return false;
+    for (uint32_t id = 0; n_ban > 0 && id < n_vocab; id++)
+        if (bn_tokenizer_is_eog(tok, (int32_t)id)) p->ban[p->n_ban++] = (int32_t)id;
     const uint32_t kmax = n_vocab < BN_ENGINE_TOPK_MAX ? n_vocab : BN_ENGINE_TOPK_MAX;
     const bool penalty = sp->repeat_penalty != 1.0f;
     const uint32_t top_k = sp->top_k < (int32_t)n_vocab ? (uint32_t)sp->top_k : n_vocab;
@@ -363,7 +369,10 @@ static void picker_init(struct picker *p, const struct bn_sampler_params *sp, co
         p->kind = sp->top_k >= 1 && top_k + n_ban <= kmax ? PICK_TOPK : PICK_LOGITS;
         p->k_engine = top_k + n_ban;
     }
+    return true;
 }
+
+static void picker_free(struct picker *p) { free(p->ban); }
 
 static enum bn_status picker_eval(struct picker *p, bn_engine *e, const int32_t *toks, uint32_t n, char *err,
                                   size_t errlen)
@@ -379,13 +388,12 @@ static int32_t picker_pick(struct picker *p, bn_sampler *s)
 {
     if (p->kind == PICK_ARGMAX) return p->next;
     if (p->kind == PICK_LOGITS) {
-        for (uint32_t id = 0; p->ban && id < p->n_vocab; id++)
-            if (bn_tokenizer_is_eog(p->ban, (int32_t)id)) p->logits[id] = -INFINITY;
+        for (uint32_t i = 0; i < p->n_ban; i++) p->logits[p->ban[i]] = -INFINITY;
         return bn_sampler_sample(s, p->logits);
     }
     uint32_t n = 0; /* the candidates, best first, less the banned ones */
     for (uint32_t j = 0; j < p->k_engine; j++) {
-        if (p->ban && bn_tokenizer_is_eog(p->ban, p->ids[j])) continue;
+        if (p->n_ban > 0 && bn_tokenizer_is_eog(p->tok, p->ids[j])) continue;
         p->ids[n] = p->ids[j];
         p->logits[n++] = p->logits[j];
     }
@@ -407,6 +415,7 @@ int cli_generate(int argc, char **argv)
     bn_sampler *sampler = NULL;
     char *piece = NULL;
     int32_t *hist = NULL; /* --ctx-shift: the tokens in the context, then the next one */
+    struct picker pick = {0};
     char err[512];
     enum bn_status st;
     if ((rc = run_open(&o, &r, true)) != 0) goto done;
@@ -461,8 +470,10 @@ int cli_generate(int argc, char **argv)
     }
     for (uint32_t i = 0; i < n_prompt; i++) bn_sampler_accept(sampler, prompt[i]);
 
-    struct picker pick;
-    picker_init(&pick, &o.sp, r.tok, o.ignore_eos, n_vocab, logits);
+    if (!picker_init(&pick, &o.sp, r.tok, o.ignore_eos, n_vocab, logits)) {
+        rc = cli_fail(3, "out of memory");
+        goto done;
+    }
     double t0 = cli_now();
     if ((st = picker_eval(&pick, r.engine, prompt, n_prompt, err, sizeof err)) != BN_OK) {
         rc = cli_fail(bn_status_exit_code(st), "%s", err);
@@ -529,6 +540,7 @@ int cli_generate(int argc, char **argv)
             n_gen / (t_gen > 0 ? t_gen : 1e-9), r.be.iface.name, (unsigned long long)o.sp.seed);
     rc = cli_interrupted() ? CLI_EXIT_INTERRUPTED : 0;
 done:
+    picker_free(&pick);
     free(hist);
     free(piece);
     bn_sampler_destroy(sampler);
