@@ -228,18 +228,12 @@ static void unwritable_output(void)
     const char *cmds[] = {"generate -m '%s' -p hi -n 4 --device cpu", "info -m '%s'",
                           "generate -m '%s' -p hi -n 4 --device cpu --ids"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        char base[2048], cmd[4096], errf[1100];
-        snprintf(base, sizeof base, cmds[i], tiny);
-        snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
-        snprintf(cmd, sizeof cmd, "timeout 60 '%s' %s >/dev/full 2>'%s'", BN_CLI, base, errf);
-        int st = system(cmd);
-        char *err = cli_read_text(errf);
-        int lines = 0;
-        for (const char *p = err; *p; p++) lines += *p == '\n';
-        CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3 && lines == 1 &&
-                   strstr(err, "cannot write to standard output"),
-               "%s >/dev/full: exit %d, one line: %s", base, WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
-        free(err);
+        char args[2048];
+        snprintf(args, sizeof args, cmds[i], tiny);
+        struct cli_result r = cli_run_to(dir, "", args, "/dev/full", 60);
+        CHECKF(r.exit_code == 3 && r.stderr_lines == 1 && strstr(r.err, "cannot write to standard output"),
+               "%s >/dev/full: exit %d, one line: %s", args, r.exit_code, r.err);
+        cli_result_free(&r);
     }
 
     /* A reader that goes away while SIGPIPE is ignored: generation stops
