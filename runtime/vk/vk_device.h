@@ -143,8 +143,9 @@ int bn_vk_instance_pick_auto(const bn_vk_instance *vi, char *why, size_t whylen)
 int bn_vk_instance_pick_cpu(const bn_vk_instance *vi, char *why, size_t whylen);
 
 /* Queue submissions of one device, counted for the BN_VK_FAIL_SUBMIT,
- * BN_VK_FAIL_WAIT and BN_VK_TIMEOUT_WAIT hooks; a lost device is remembered. Reached through a
- * pointer so that code holding a const device can submit. */
+ * BN_VK_FAIL_WAIT and BN_VK_TIMEOUT_WAIT hooks; a lost device is
+ * remembered. Reached through a pointer so that code holding a const
+ * device can submit. */
 struct bn_vk_submit_state {
     uint64_t count;           /* submissions attempted so far                  */
     uint64_t fail_at;         /* BN_VK_FAIL_SUBMIT; 0 when off                 */
@@ -176,8 +177,9 @@ struct bn_vk_device {
 /* Whether device index exists (else BN_ERR_USAGE), is usable (else
  * BN_ERR_DEVICE with why_not) and the settings a device reads from the
  * environment (BN_VK_TIMEOUT_S, BN_VK_FAIL_SUBMIT, BN_VK_FAIL_WAIT,
- * BN_VK_TIMEOUT_WAIT, BN_VK_HEAP_LIMIT) are valid (else BN_ERR_USAGE): what bn_vk_device_create
- * and the allocator would refuse, checked without opening the device. */
+ * BN_VK_TIMEOUT_WAIT, BN_VK_HEAP_LIMIT) are valid (else BN_ERR_USAGE):
+ * what bn_vk_device_create and the allocator would refuse, checked without
+ * opening the device. */
 enum bn_status bn_vk_instance_check_device(const bn_vk_instance *vi, uint32_t index, char *err, size_t errlen);
 
 /* BN_ERR_DEVICE with the reason when the device is not usable or creation
